@@ -1,0 +1,1 @@
+"""rnnlab: recurrent networks on the CPU."""

@@ -1,0 +1,119 @@
+"""Helpers shared by the sequence kernels: activations, time indexing, GEMM tails.
+
+All functions are compiled with the project flags and trust their inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import jit
+
+
+@jit
+def sigmoid(x):
+    """Logistic function, exact in the input's precision."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@jit
+def time_index(s, length, reverse):
+    """Position in the sequence processed at step ``s`` (``-1`` past ``length``)."""
+    if s >= length:
+        return -1
+    if reverse:
+        return length - 1 - s
+    return s
+
+
+@jit
+def prev_index(t, length, reverse):
+    """Position whose state feeds position ``t`` (``-1``: the initial state)."""
+    if reverse:
+        return t + 1 if t + 1 < length else -1
+    return t - 1
+
+
+@jit
+def input_projection(x, w_ih, bias, out):
+    """``out (T, B, G) = x (T, B, I) @ w_ih.T (I, G) + bias (G)`` as one GEMM."""
+    T, B, _ = x.shape
+    G = out.shape[2]
+    out2 = out.reshape(T * B, G)
+    np.dot(x.reshape(T * B, x.shape[2]), w_ih.T, out2)
+    for r in range(T * B):
+        row = out2[r]
+        for k in range(G):
+            row[k] += bias[k]
+
+
+@jit
+def zero_invalid(a, lengths):
+    """Zero ``a[t, b]`` for every ``t >= lengths[b]``."""
+    T = a.shape[0]
+    for b in range(a.shape[1]):
+        for t in range(lengths[b], T):
+            a[t, b] = 0.0
+
+
+@jit
+def gather_previous(seq, init, lengths, reverse, out):
+    """``out[t, b]`` = the state that fed position ``t``: ``seq`` at the previous position,
+    or ``init[b]`` at the first one. Shapes: ``seq, out (T, B, H)``, ``init (B, H)``."""
+    T, B, _ = seq.shape
+    for b in range(B):
+        L = lengths[b]
+        for t in range(T):
+            if t >= L:
+                out[t, b] = 0.0
+                continue
+            p = prev_index(t, L, reverse)
+            if p < 0:
+                out[t, b] = init[b]
+            else:
+                out[t, b] = seq[p, b]
+
+
+@jit
+def weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx):
+    """GEMMs over all timesteps at once, accumulating into ``dw_ih`` and ``dw_hh``.
+
+    ``dgx, dgh (T, B, G)``: gradients of the input-side and recurrent-side pre-activations
+    (the same array for all cells but GRU; 0 at invalid steps), ``x (T, B, I)``,
+    ``hprev (T, B, H)`` the state that fed each step. Writes ``dx (T, B, I) = dgx @ w_ih``.
+    """
+    T, B, G = dgx.shape
+    dgx2 = dgx.reshape(T * B, G)
+    tmp_ih = np.empty_like(dw_ih)
+    np.dot(dgx2.T, x.reshape(T * B, x.shape[2]), tmp_ih)
+    dw_ih += tmp_ih
+    tmp_hh = np.empty_like(dw_hh)
+    np.dot(dgh.reshape(T * B, G).T, hprev.reshape(T * B, hprev.shape[2]), tmp_hh)
+    dw_hh += tmp_hh
+    np.dot(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]))
+
+
+@jit
+def column_sums(a, out):
+    """``out (G) += a (T, B, G)`` summed over the first two axes."""
+    T, B, G = a.shape
+    a2 = a.reshape(T * B, G)
+    for r in range(T * B):
+        row = a2[r]
+        for k in range(G):
+            out[k] += row[k]
+
+
+@jit
+def row_sq_norms(a, out):
+    """``out[t, b] = sum(a[t, b] ** 2)`` for ``a (T, B, H)``, ``out (T, B)``."""
+    T, B, H = a.shape
+    for t in range(T):
+        for b in range(B):
+            row = a[t, b]
+            acc = 0.0
+            for k in range(H):
+                acc += row[k] * row[k]
+            out[t, b] = acc

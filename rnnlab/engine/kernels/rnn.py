@@ -1,0 +1,99 @@
+"""Elman RNN sequence kernels: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` with
+``act`` tanh or relu."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import jit
+from .common import (
+    column_sums,
+    gather_previous,
+    input_projection,
+    row_sq_norms,
+    time_index,
+    weight_grads,
+)
+
+
+@jit
+def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
+    """Forward over the whole sequence.
+
+    in:  x (T, B, I), lengths (B,) int64, reverse bool, w_ih (H, I), w_hh (H, H),
+         bias (H,) = b_ih + b_hh, relu bool (else tanh), h0 (B, H)
+    out: y (T, B, H) zero-filled by the caller, pre (T, B, H) workspace, hn (B, H)
+    """
+    T, B, _ = x.shape
+    H = y.shape[2]
+    input_projection(x, w_ih, bias, pre)
+    hn[:] = h0
+    hw = np.empty((B, H), dtype=x.dtype)
+    for s in range(T):
+        np.dot(hn, w_hh.T, hw)
+        for b in range(B):
+            t = time_index(s, lengths[b], reverse)
+            if t < 0:
+                continue
+            v = pre[t, b]
+            r = hw[b]
+            h = hn[b]
+            yt = y[t, b]
+            for j in range(H):
+                a = v[j] + r[j]
+                if relu:
+                    a = a if a > 0.0 else 0.0
+                else:
+                    a = math.tanh(a)
+                h[j] = a
+                yt[j] = a
+
+
+@jit
+def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
+                 dx, dh0, dw_ih, dw_hh, db, dh_sq):
+    """BPTT over the sequence saved by :func:`rnn_forward`.
+
+    in:     x, lengths, reverse, w_ih, w_hh, relu, h0 as in the forward; y its output;
+            dy (T, B, H), dhn (B, H)
+    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
+    in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated
+    """
+    T, B, _ = x.shape
+    H = y.shape[2]
+    dg = np.zeros((T, B, H), dtype=x.dtype)
+    dht = np.zeros((T, B, H), dtype=x.dtype)
+    dh = dhn.copy()
+    dgs = np.zeros((B, H), dtype=x.dtype)
+    dhrec = np.empty((B, H), dtype=x.dtype)
+    for s in range(T - 1, -1, -1):
+        for b in range(B):
+            t = time_index(s, lengths[b], reverse)
+            if t < 0:
+                dgs[b] = 0.0
+                continue
+            yt = y[t, b]
+            dyb = dy[t, b]
+            dhb = dh[b]
+            tot = dht[t, b]
+            d = dg[t, b]
+            for j in range(H):
+                g = dyb[j] + dhb[j]
+                tot[j] = g
+                if relu:
+                    d[j] = g if yt[j] > 0.0 else 0.0
+                else:
+                    d[j] = g * (1.0 - yt[j] * yt[j])
+            dgs[b] = d
+        np.dot(dgs, w_hh, dhrec)
+        for b in range(B):
+            if time_index(s, lengths[b], reverse) >= 0:
+                dh[b] = dhrec[b]
+    dh0[:] = dh
+    row_sq_norms(dht, dh_sq)
+    hprev = np.empty((T, B, H), dtype=x.dtype)
+    gather_previous(y, h0, lengths, reverse, hprev)
+    weight_grads(dg, dg, x, w_ih, hprev, dw_ih, dw_hh, dx)
+    column_sums(dg, db)

@@ -1,0 +1,321 @@
+"""One driver for every cell: layers x directions x variable lengths, torch's layer API.
+
+``Recurrent`` runs any :class:`~rnnlab.engine.cell.Cell`; ``RNN``, ``LSTM`` and ``GRU`` are
+thin subclasses with torch's constructor arguments, shapes and parameter names.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .cell import Cell
+from .module import Module, Parameter, as_float_dtype
+from .validate import check_array, check_lengths, describe
+
+
+class CellContractError(RuntimeError):
+    """A cell returned something its contract does not allow (wrong shape or dtype)."""
+
+
+def resolve_cell(cell, **options) -> Cell:
+    """A configured cell from a registered name, a :class:`Cell` subclass or an instance."""
+    if isinstance(cell, Cell):
+        if options:
+            raise TypeError("cell options must be given to the cell instance, not the layer")
+        return cell
+    if isinstance(cell, type) and issubclass(cell, Cell):
+        return cell(**options)
+    if isinstance(cell, str):
+        from .registry import get_cell
+
+        return get_cell(cell)(**options)
+    raise TypeError(f"cell: expected a registered name or a Cell, got {describe(cell)}")
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Recurrent(Module):
+    """A multi-layer, optionally bidirectional recurrent layer over any cell.
+
+    Shapes (torch's): ``x`` is ``(T, B, I)``, ``(B, T, I)`` with ``batch_first`` or
+    unbatched ``(T, I)``; each state is ``(layers*dirs, B, S)`` (unbatched
+    ``(layers*dirs, S)``) whatever ``batch_first`` is; ``out`` is ``(..., dirs*H_out)``.
+    Cells with one state take and return an array, others a tuple in the order of
+    ``cell.states``.
+    """
+
+    def __init__(self, cell, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, dtype=np.float32, seed: int | None = None,
+                 **cell_options):
+        super().__init__()
+        self.cell = resolve_cell(cell, **cell_options)
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.num_layers = _positive_int("num_layers", num_layers)
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
+        self.dtype = as_float_dtype(dtype)
+        self.num_directions = 2 if bidirectional else 1
+        self.state_sizes = tuple(int(s) for s in self.cell.state_sizes(self.hidden_size))
+        self.output_size = self.state_sizes[0]
+        self._rng = np.random.default_rng(seed)
+        self._layer_params: list[dict[str, Parameter]] = []
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for layer in range(self.num_layers):
+            in_size = self.input_size if layer == 0 else self.output_size * self.num_directions
+            for d in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if d else "")
+                params = {}
+                for spec in self.cell.param_specs(in_size, self.hidden_size, self.bias):
+                    if spec.init == "uniform":
+                        data = self._rng.uniform(-k, k, size=spec.shape)
+                    elif spec.init in ("zeros", "ones"):
+                        data = np.full(spec.shape, 1.0 if spec.init == "ones" else 0.0)
+                    else:
+                        raise CellContractError(
+                            f"cell {self.cell.name!r}: parameter {spec.name!r} has init "
+                            f"{spec.init!r}; expected 'uniform', 'zeros' or 'ones'")
+                    p = Parameter(data.astype(self.dtype))
+                    setattr(self, spec.name + suffix, p)
+                    params[spec.name] = p
+                self._layer_params.append(params)
+        self._caches = None
+        self._masks = None
+        self._traces = None
+        self._layout = None
+
+    # forward ----------------------------------------------------------------------------
+    def forward(self, x, hx=None, lengths=None):
+        """Returns ``(out, h_n)``; ``h_n`` mirrors ``hx`` (a tuple for multi-state cells)."""
+        x = check_array("x", x, dtype=self.dtype, contiguous=False)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            lead = "(T, I)" if x.ndim == 2 else ("(B, T, I)" if self.batch_first else "(T, B, I)")
+            raise ValueError(f"x: expected shape {lead} with I = input_size = {self.input_size}, "
+                             f"got {x.shape}")
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)
+        x = np.ascontiguousarray(x)
+        T, B = x.shape[0], x.shape[1]
+        if T == 0:
+            raise ValueError("x: expected at least one timestep, got a sequence of length 0")
+        if B == 0:
+            raise ValueError("x: expected at least one sequence, got an empty batch")
+        if lengths is None:
+            lens = np.full(B, T, dtype=np.int64)
+        else:
+            lens = check_lengths(np.atleast_1d(lengths), B, T)
+        states = self._initial_states(hx, B, unbatched)
+        L, D = self.num_layers, self.num_directions
+        caches, masks, traces = [], [], []
+        finals = [np.empty((L * D, B, s), dtype=self.dtype) for s in self.state_sizes]
+        inp = x
+        for layer in range(L):
+            ys = []
+            for d in range(D):
+                idx = layer * D + d
+                params = {k: p.data for k, p in self._layer_params[idx].items()}
+                st0 = tuple(np.ascontiguousarray(s[idx]) for s in states)
+                y, stn, cache = self.cell.forward(params, inp, lens, st0, bool(d))
+                self._check_outputs(y, stn, T, B)
+                for f, s in zip(finals, stn):
+                    f[idx] = s
+                ys.append(y)
+                caches.append(cache)
+                traces.append(dict(cache.trace))
+            out = ys[0] if D == 1 else np.concatenate(ys, axis=2)
+            mask = None
+            if self.training and self.dropout > 0.0 and layer < L - 1:
+                keep = 1.0 - self.dropout
+                mask = (self._rng.random(out.shape) < keep).astype(self.dtype) / keep
+                out = out * mask
+            masks.append(mask)
+            inp = out
+        self._caches, self._masks, self._traces = caches, masks, traces
+        self._layout = (unbatched, T, B, lens)
+        out = inp
+        if unbatched:
+            out = out[:, 0, :]
+            finals = [f[:, 0, :] for f in finals]
+        elif self.batch_first:
+            out = out.transpose(1, 0, 2)
+        return out, (finals[0] if len(finals) == 1 else tuple(finals))
+
+    def _initial_states(self, hx, B: int, unbatched: bool) -> list[np.ndarray]:
+        LD = self.num_layers * self.num_directions
+        names = self.cell.states
+        if hx is None:
+            return [np.zeros((LD, B, s), dtype=self.dtype) for s in self.state_sizes]
+        given = (hx,) if len(names) == 1 and isinstance(hx, np.ndarray) else hx
+        if not isinstance(given, (tuple, list)) or len(given) != len(names):
+            raise TypeError(f"hx: expected {self._state_form()}, got {describe(hx)}")
+        out = []
+        for name, s, a in zip(names, self.state_sizes, given):
+            shape = (LD, s) if unbatched else (LD, B, s)
+            a = check_array(f"hx ({name})", a, shape=shape, dtype=self.dtype, contiguous=False)
+            out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
+        return out
+
+    def _state_form(self) -> str:
+        names = self.cell.states
+        return "an array" if len(names) == 1 else f"a tuple of {len(names)} arrays {names}"
+
+    def _check_outputs(self, y, states, T, B):
+        name = self.cell.name
+        want = (T, B, self.output_size)
+        if not isinstance(y, np.ndarray) or y.shape != want or y.dtype != self.dtype:
+            raise CellContractError(f"cell {name!r} forward: expected output {want} "
+                                    f"{self.dtype}, got {describe(y)}")
+        if len(states) != len(self.state_sizes):
+            raise CellContractError(f"cell {name!r} forward: expected {len(self.state_sizes)} "
+                                    f"final states, got {len(states)}")
+        for s, size in zip(states, self.state_sizes):
+            if not isinstance(s, np.ndarray) or s.shape != (B, size):
+                raise CellContractError(f"cell {name!r} forward: expected final state "
+                                        f"{(B, size)}, got {describe(s)}")
+
+    # backward ---------------------------------------------------------------------------
+    def backward(self, dout, dh_n=None):
+        """BPTT: returns ``(dx, dhx)`` shaped like ``x`` and ``hx``; adds into ``.grad``.
+
+        ``dout`` is shaped like ``out``; ``dh_n`` like ``h_n`` (``None`` means zeros; for
+        multi-state cells a tuple whose items may be ``None``).
+        """
+        if self._caches is None:
+            raise RuntimeError("backward() called before forward()")
+        unbatched, T, B, lens = self._layout
+        L, D = self.num_layers, self.num_directions
+        H = self.output_size
+        out_shape = (T, D * H) if unbatched else ((B, T, D * H) if self.batch_first
+                                                  else (T, B, D * H))
+        dout = check_array("dout", dout, shape=out_shape, dtype=self.dtype, contiguous=False)
+        if unbatched:
+            dtop = dout[:, None, :]
+        elif self.batch_first:
+            dtop = dout.transpose(1, 0, 2)
+        else:
+            dtop = dout
+        dtop = np.ascontiguousarray(dtop)
+        dfinal = self._final_grads(dh_n, B, unbatched)
+        dinit = [np.empty_like(f) for f in dfinal]
+        for layer in range(L - 1, -1, -1):
+            mask = self._masks[layer]
+            if mask is not None:
+                dtop = dtop * mask
+            dx = None
+            for d in range(D):
+                idx = layer * D + d
+                pmap = self._layer_params[idx]
+                params = {k: p.data for k, p in pmap.items()}
+                grads = {k: p.grad for k, p in pmap.items()}
+                dy = np.ascontiguousarray(dtop[:, :, d * H:(d + 1) * H]) if D > 1 else dtop
+                dstn = tuple(np.ascontiguousarray(f[idx]) for f in dfinal)
+                dxi, dst0, dh_sq = self.cell.backward(params, self._caches[idx], dy, dstn, grads)
+                for a, s in zip(dinit, dst0):
+                    a[idx] = s
+                self._traces[idx]["grad_h_norm"] = np.sqrt(dh_sq)
+                dx = dxi if dx is None else dx + dxi
+            dtop = dx
+        if unbatched:
+            dx = dtop[:, 0, :]
+            dinit = [a[:, 0, :] for a in dinit]
+        else:
+            dx = dtop.transpose(1, 0, 2) if self.batch_first else dtop
+        return dx, (dinit[0] if len(dinit) == 1 else tuple(dinit))
+
+    def _final_grads(self, dh_n, B: int, unbatched: bool) -> list[np.ndarray]:
+        LD = self.num_layers * self.num_directions
+        names = self.cell.states
+        if dh_n is None:
+            given = (None,) * len(names)
+        elif len(names) == 1 and isinstance(dh_n, np.ndarray):
+            given = (dh_n,)
+        else:
+            given = dh_n
+        if not isinstance(given, (tuple, list)) or len(given) != len(names):
+            raise TypeError(f"dh_n: expected None or {self._state_form()}, got {describe(dh_n)}")
+        out = []
+        for name, s, a in zip(names, self.state_sizes, given):
+            if a is None:
+                out.append(np.zeros((LD, B, s), dtype=self.dtype))
+                continue
+            shape = (LD, s) if unbatched else (LD, B, s)
+            a = check_array(f"dh_n ({name})", a, shape=shape, dtype=self.dtype,
+                            contiguous=False)
+            out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
+        return out
+
+    # introspection ----------------------------------------------------------------------
+    def trace(self, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
+        """Per-timestep internals of the last forward (and backward) of one layer/direction.
+
+        Time-major arrays: ``"h"`` ``(T, B, H_out)``, ``"c"`` ``(T, B, H)`` for cells with
+        a cell state, ``"gates"`` ``(T, B, G, H)`` in the order of ``cell.gates``, and after
+        ``backward`` ``"grad_h_norm"`` ``(T, B)``: ``||dL/dh_t||`` per step and sequence.
+        Values past a sequence's length are 0.
+        """
+        if self._traces is None:
+            raise RuntimeError("trace() needs a forward() first")
+        if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
+            raise IndexError(f"trace: expected layer < {self.num_layers} and direction < "
+                             f"{self.num_directions}, got layer={layer}, direction={direction}")
+        return self._traces[layer * self.num_directions + direction]
+
+    def extra_repr(self) -> str:
+        return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class RNN(Recurrent):
+    """Elman RNN with torch's arguments; ``nonlinearity`` is ``"tanh"`` or ``"relu"``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
+                 seed=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, dtype, seed)
+
+
+class LSTM(Recurrent):
+    """LSTM with torch's arguments (gates i, f, g, o; ``proj_size`` > 0 adds ``weight_hr``)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, dtype=np.float32, seed=None):
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
+            raise ValueError(f"proj_size: expected an integer, got {proj_size!r}")
+        self.proj_size = int(proj_size)
+        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype, seed, proj_size=int(proj_size))
+
+
+class GRU(Recurrent):
+    """GRU with torch's arguments (gates r, z, n; ``n`` uses ``r * (W_hn h + b_hn)``)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
+        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, dtype, seed)
+
+
+def layer(cell: str, input_size: int, hidden_size: int, **kwargs) -> Recurrent:
+    """A recurrent layer over any registered cell, e.g. ``layer("peephole_lstm", 8, 32)``."""
+    return Recurrent(cell, input_size, hidden_size, **kwargs)

@@ -1,0 +1,59 @@
+"""Input checks that raise "expected X, got Y" errors before anything reaches a kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def describe(a) -> str:
+    """Short description of an argument for error messages."""
+    if isinstance(a, np.ndarray):
+        return f"array of shape {a.shape} and dtype {a.dtype}"
+    return f"{type(a).__name__}"
+
+
+def check_array(name: str, a, shape: Sequence[int | None] | None = None, dtype=None,
+                contiguous: bool = True, finite: bool = True) -> np.ndarray:
+    """Validate ``a`` and return it.
+
+    ``shape`` entries of ``None`` match any size. Raises ``TypeError`` for a non-array or a
+    wrong dtype, ``ValueError`` for a wrong shape, non-contiguous layout or NaN/Inf.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {describe(a)}")
+    if dtype is not None and a.dtype != np.dtype(dtype):
+        raise TypeError(
+            f"{name}: expected dtype {np.dtype(dtype)}, got {a.dtype}"
+            + (" (convert with .astype())" if np.issubdtype(a.dtype, np.number) else "")
+        )
+    if shape is not None:
+        ok = a.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, a.shape))
+        if not ok:
+            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want}, got {a.shape}")
+    if contiguous and not a.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array, got a strided view "
+                         "(use np.ascontiguousarray)")
+    if finite and a.size and not np.isfinite(a).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or Inf")
+    return a
+
+
+def check_lengths(lengths, batch: int, steps: int) -> np.ndarray:
+    """Validate per-sequence lengths; returns them as a C-contiguous int64 array ``(B,)``."""
+    arr = np.asarray(lengths)
+    if arr.ndim != 1 or arr.shape[0] != batch:
+        raise ValueError(f"lengths: expected {batch} lengths (one per sequence), "
+                         f"got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
+            raise TypeError(f"lengths: expected integers, got {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    bad = (arr < 1) | (arr > steps)
+    if bad.any():
+        b = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"lengths: expected values in 1..{steps} (the sequence length), "
+                         f"got lengths[{b}] = {arr[b]}")
+    return arr
