@@ -196,7 +196,7 @@ class Recurrent(Module):
         """
         if self._caches is None:
             raise RuntimeError("backward() called before forward()")
-        unbatched, T, B, lens = self._layout
+        unbatched, T, B, _ = self._layout
         L, D = self.num_layers, self.num_directions
         H = self.output_size
         out_shape = (T, D * H) if unbatched else ((B, T, D * H) if self.batch_first
