@@ -115,6 +115,9 @@ def gradient_check(cell, *, input_size: int = 3, hidden_size: int = 4, num_layer
     error ``|analytic - numeric| / (|numeric| + atol / rtol)``, which exceeds ``rtol`` exactly
     where an element fails. Raises ``AssertionError`` naming the first failing stage.
     """
+    if not (eps > 0 and rtol > 0 and atol >= 0):
+        raise ValueError(f"eps, rtol, atol: expected eps > 0, rtol > 0, atol >= 0, "
+                         f"got {eps}, {rtol}, {atol}")
     problem = make_gradient_problem(
         cell, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
         bidirectional=bidirectional, batch_first=batch_first, bias=bias, lengths=lengths,
