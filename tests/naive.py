@@ -185,3 +185,13 @@ def stack(cell: str, state: dict, x, hx=None, lengths=None, num_layers=1,
     if batch_first:
         out = out.transpose(1, 0, 2)
     return out, tuple(finals), traces
+
+
+# Every built-in cell with its options, keyed by a test id.
+CASES = {
+    "rnn_tanh": ("rnn_tanh", {}),
+    "rnn_relu": ("rnn_relu", {}),
+    "lstm": ("lstm", {}),
+    "lstm_proj": ("lstm", {"proj_size": 2}),
+    "gru": ("gru", {}),
+}
