@@ -81,6 +81,12 @@ class Module:
         for cname, child in self._children.items():
             yield from child.named_parameters(prefix + cname + ".")
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Yield ``(dotted name, module)`` for this module (name ``""``) and all children."""
+        yield prefix.rstrip("."), self
+        for cname, child in self._children.items():
+            yield from child.named_modules(prefix + cname + ".")
+
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
 
