@@ -129,7 +129,20 @@ def test_sequence_equals_loop_of_steps(case, bias):
     assert max(errors.values()) <= 1e-10
 
 
-# --- layout, init, introspection -----------------------------------------------------------
+# --- registration, layout, init, introspection ---------------------------------------------
+@pytest.mark.parametrize("cell", [PeepholeLSTMKernel, LayerNormLSTMKernel, IndRNNKernel])
+def test_registered_by_name_and_fulfils_the_contract(cell):
+    from rnnlab.engine.contract import validate
+    from rnnlab.engine.registry import get_cell
+
+    assert validate(cell) == []
+    assert get_cell(cell.name) is cell
+    layer = Recurrent(cell.name, 3, 4, num_layers=2, bidirectional=True, seed=0)
+    assert isinstance(layer.cell, cell)
+    out, _ = layer(np.zeros((2, 1, 3), dtype=np.float32))
+    assert out.shape == (2, 1, 8)
+
+
 def test_parameter_names_shapes_and_init():
     I, H = 3, 4
     pe = dict((n, p) for n, p in Recurrent(PeepholeLSTMKernel, I, H).named_parameters())
