@@ -1,0 +1,93 @@
+"""The user settings file: a JSON object in the user's config folder, written atomically.
+
+Location: ``$RNNLAB_CONFIG_DIR/settings.json`` if set, else ``$XDG_CONFIG_HOME/rnnlab``
+(``~/.config/rnnlab``; ``%APPDATA%\\rnnlab`` on Windows). Keys other modules do not know are
+kept as they are. A missing file means defaults; an unreadable one is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: keys read by rnnlab and their defaults
+DEFAULTS: dict[str, Any] = {"plugin_paths": [], "disabled_plugins": []}
+
+
+def config_dir() -> Path:
+    """The folder holding ``settings.json`` (not created here)."""
+    explicit = os.environ.get("RNNLAB_CONFIG_DIR")
+    if explicit:
+        return Path(explicit)
+    if os.name == "nt" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "rnnlab"
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(base) / "rnnlab"
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
+
+
+def _string_list(key: str, value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key}: expected a list of strings, got {value!r}")
+    return list(value)
+
+
+def load_settings() -> dict[str, Any]:
+    """The settings merged over :data:`DEFAULTS`; problems are logged, never raised."""
+    path = settings_path()
+    settings = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return settings
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return settings
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    except ValueError as exc:
+        log.warning("ignoring %s: %s", path, exc)
+        return settings
+    for key, value in data.items():
+        if key in ("plugin_paths", "disabled_plugins"):
+            try:
+                value = _string_list(key, value)
+            except ValueError as exc:
+                log.warning("ignoring a setting in %s: %s", path, exc)
+                continue
+        settings[key] = value
+    return settings
+
+
+def save_settings(**changes: Any) -> Path:
+    """Update keys in the settings file atomically (temp file + rename); returns its path."""
+    for key in ("plugin_paths", "disabled_plugins"):
+        if key in changes:
+            changes[key] = _string_list(key, changes[key])
+    settings = load_settings()
+    settings.update(changes)
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(settings, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
