@@ -6,8 +6,6 @@ Step: ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z`` likewise,
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..config import jit
@@ -18,6 +16,7 @@ from .common import (
     prev_index,
     row_sq_norms,
     sigmoid,
+    tanh,
     time_index,
     weight_grads,
     zero_invalid,
@@ -55,7 +54,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, h0, y, gates, hli
                 r_ = sigmoid(gr[j] + rr[j])
                 z_ = sigmoid(gz[j] + rz[j])
                 a_ = rn[j] + b_hn[j]
-                n_ = math.tanh(gn[j] + r_ * a_)
+                n_ = tanh(gn[j] + r_ * a_)
                 gr[j] = r_
                 gz[j] = z_
                 gn[j] = n_

@@ -8,8 +8,6 @@ Step: ``z = W_ih x_t + b + W_hh h_{t-1}``, ``i, f, o = sigmoid(z_i, z_f, z_o)``,
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..config import jit
@@ -20,6 +18,7 @@ from .common import (
     prev_index,
     row_sq_norms,
     sigmoid,
+    tanh,
     time_index,
     weight_grads,
     zero_invalid,
@@ -62,7 +61,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
             for j in range(H):
                 i_ = sigmoid(gi[j] + ri[j])
                 f_ = sigmoid(gf[j] + rf[j])
-                g_ = math.tanh(gg[j] + rg[j])
+                g_ = tanh(gg[j] + rg[j])
                 o_ = sigmoid(go[j] + ro[j])
                 gi[j] = i_
                 gf[j] = f_
@@ -71,7 +70,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
                 cnew = f_ * c[j] + i_ * g_
                 c[j] = cnew
                 ct[j] = cnew
-                mb[j] = o_ * math.tanh(cnew)
+                mb[j] = o_ * tanh(cnew)
         if has_proj:
             np.dot(m, w_hr.T, hp)
         for b in range(B):
@@ -145,7 +144,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 f_ = gf[j]
                 g_ = gg[j]
                 o_ = go[j]
-                tc = math.tanh(ct[j])
+                tc = tanh(ct[j])
                 dct = dcb[j] + dmb[j] * o_ * (1.0 - tc * tc)
                 di[j] = dct * g_ * i_ * (1.0 - i_)
                 df[j] = dct * cp[j] * f_ * (1.0 - f_)

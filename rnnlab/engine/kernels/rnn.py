@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..config import jit
@@ -13,6 +11,7 @@ from .common import (
     gather_previous,
     input_projection,
     row_sq_norms,
+    tanh,
     time_index,
     weight_grads,
 )
@@ -46,7 +45,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
                 if relu:
                     a = a if a > 0.0 else 0.0
                 else:
-                    a = math.tanh(a)
+                    a = tanh(a)
                 h[j] = a
                 yt[j] = a
 
