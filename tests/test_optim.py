@@ -114,7 +114,10 @@ def test_load_state_dict_rejects_mismatch_and_changes_nothing():
         opt.load_state_dict(bad)
     with pytest.raises(KeyError, match="expected keys"):
         opt.load_state_dict({**good, "hparams": {**good["hparams"], "momentum": 0.0}})
-    assert opt.lr == 0.1 and opt.hparams["momentum"] == 0.9
+    with pytest.raises(ValueError, match="dampening: expected a number"):
+        opt.load_state_dict({**good, "hparams": {**good["hparams"], "dampening": -1.0}})
+    assert opt.lr == 0.1 and opt.hparams == {"momentum": 0.9, "dampening": 0.0,
+                                             "weight_decay": 0.0, "nesterov": False}
     with pytest.raises(ValueError, match=r"step'\]: expected an integer >= 0"):
         opt.load_state_dict({**good, "step": -1})
 

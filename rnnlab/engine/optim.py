@@ -86,10 +86,11 @@ class Optimizer:
         if unknown:
             raise KeyError(f"hparams: expected keys among {sorted(self.defaults)}, "
                            f"got unknown {unknown}")
+        checked = self._validate({**self.defaults, **hparams})
         g = self.param_groups[0]
         for k in [k for k in g if k not in ("params", "lr")]:
             del g[k]
-        g.update(self._validate({**self.defaults, **hparams}))
+        g.update(checked)
 
     def _validate(self, h: dict) -> dict:  # pragma: no cover - every optimizer overrides it
         raise NotImplementedError
