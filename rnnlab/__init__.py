@@ -10,8 +10,13 @@ The scripted API mirrors ``torch.nn``::
     dx, (dh0, dc0) = lstm.backward(dout)
 """
 
+from .engine.checkpoint import CheckpointError, load_weights, save_weights
+from .engine.clip import clip_grad_norm_, clip_grad_value_
 from .engine.config import set_threads
+from .engine.layers import Dropout, Embedding, LastStep, Linear, Sequential
+from .engine.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .engine.module import Module, Parameter
+from .engine.optim import SGD, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
 from .engine.recurrent import GRU, LSTM, RNN, Recurrent, layer
 from .engine.stepcells import GRUCell, LSTMCell, RNNCell
 
@@ -21,13 +26,32 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "BCEWithLogitsLoss",
+    "CheckpointError",
+    "CosineAnnealingLR",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
     "GRUCell",
     "LSTMCell",
+    "LastStep",
+    "Linear",
+    "MSELoss",
     "Module",
     "Parameter",
+    "RMSprop",
     "RNNCell",
     "Recurrent",
+    "Sequential",
+    "StepLR",
     "__version__",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "layer",
+    "load_weights",
+    "save_weights",
     "set_threads",
 ]
