@@ -289,7 +289,8 @@ class Trainer:
         model.train()
         model.zero_grad()
         pred = model(batch.x, batch.lengths)
-        loss = float(self.loss_fn(pred, batch.y))
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = float(self.loss_fn(pred, batch.y))
         if not math.isfinite(loss):
             return loss, math.nan, f"the loss is {loss}"
         model.backward(self.loss_fn.backward())

@@ -1,0 +1,167 @@
+"""The trainer generator: learning, determinism, exact resume, control, failure handling."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from toy_tasks import ToyParity, ToySine
+
+from rnnlab.engine.events import Evaluated, Snapshot, Started, StepDone, Stopped
+from rnnlab.engine.train import TrainConfig, Trainer
+
+
+def config(**kw):
+    base = dict(task="toy_sine", hidden_size=16, epochs=3, batch_size=32, lr=0.02,
+                snapshot_every=5, seed=0)
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def evaluations(trainer):
+    return [e for e in trainer.run() if isinstance(e, Evaluated)]
+
+
+def test_sine_loss_falls_and_events_are_complete():
+    tr = Trainer(config(epochs=4), task=ToySine())
+    events = list(tr.run())
+    assert isinstance(events[0], Started) and events[0].gates == ("i", "f", "g", "o")
+    assert isinstance(events[-1], Stopped) and events[-1].reason == "finished"
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert len(steps) == 4 * tr.steps_per_epoch == tr.step
+    evals = [e for e in events if isinstance(e, Evaluated)]
+    assert evals[-1].val_loss < 0.3 * evals[0].val_loss
+    assert evals[-1].metrics["val_mse"] == pytest.approx(evals[-1].val_loss, rel=1e-5)
+    snaps = [e for e in events if isinstance(e, Snapshot)]
+    assert len(snaps) == len(steps) // 5
+    layer = snaps[-1].layers[0]
+    T = snaps[-1].x.shape[0]
+    assert layer["h"].shape == (T, 16) and layer["gates"].shape == (T, 4, 16)
+    assert np.all(layer["grad_h_norm"][: snaps[-1].length] > 0)
+    assert np.all(layer["h"][snaps[-1].length:] == 0)
+    assert set(snaps[-1].grad_norms) == {n for n, _ in tr.model.named_parameters()}
+
+
+def test_snapshot_does_not_disturb_training_gradients():
+    tr = Trainer(config(), task=ToySine())
+    gen = tr.run()
+    for ev in gen:
+        if isinstance(ev, StepDone) and ev.step == 2:
+            break
+    before = [p.grad.copy() for p in tr.model.parameters()]
+    tr.snapshot(3)
+    for p, g in zip(tr.model.parameters(), before):
+        np.testing.assert_array_equal(p.grad, g)
+
+
+def test_same_seed_same_metrics_and_other_seed_differs():
+    a = [e.val_loss for e in evaluations(Trainer(config(dropout=0.2, num_layers=2),
+                                                 task=ToySine()))]
+    b = [e.val_loss for e in evaluations(Trainer(config(dropout=0.2, num_layers=2),
+                                                 task=ToySine()))]
+    c = [e.val_loss for e in evaluations(Trainer(config(dropout=0.2, num_layers=2, seed=1),
+                                                 task=ToySine()))]
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("cut", [7, 8, 20])
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, cut, monkeypatch):
+    cfg = config(dropout=0.3, num_layers=2, schedule="cosine", optimizer="adamw")
+    full = [(e.val_loss, e.metrics) for e in evaluations(Trainer(cfg, task=ToySine()))]
+    tr = Trainer(cfg, task=ToySine())
+    for ev in tr.run():
+        if isinstance(ev, StepDone) and ev.step == cut:
+            break
+    tr.save(tmp_path / "cut.safetensors")
+    import rnnlab.engine.registry as registry
+
+    monkeypatch.setattr(registry, "get_task", lambda name: ToySine)
+    resumed = Trainer.load(tmp_path / "cut.safetensors")
+    assert resumed.step == cut
+    rest = [(e.val_loss, e.metrics) for e in evaluations(resumed)]
+    assert rest == full[len(full) - len(rest):]
+    assert len(rest) == len(full) - (cut - 1) // tr.steps_per_epoch
+
+
+def test_labelling_with_token_ids_learns():
+    cfg = config(task="toy_parity", epochs=25, hidden_size=16, lr=0.03, cell="gru")
+    evals = evaluations(Trainer(cfg, task=ToyParity()))
+    assert evals[-1].metrics["val_accuracy"] > 0.9
+
+
+def test_pause_step_and_stop_from_another_thread():
+    tr = Trainer(config(epochs=1000), task=ToySine())
+    seen = []
+    done = threading.Event()
+
+    def consume():
+        for ev in tr.run():
+            seen.append(ev)
+        done.set()
+
+    tr.pause()
+    worker = threading.Thread(target=consume)
+    worker.start()
+    time.sleep(0.3)
+    assert not any(isinstance(e, StepDone) for e in seen)
+    tr.request_step()
+    tr.request_step()
+    time.sleep(0.5)
+    assert sum(isinstance(e, StepDone) for e in seen) == 2
+    tr.resume()
+    time.sleep(0.3)
+    t0 = time.perf_counter()
+    tr.stop()
+    assert done.wait(1.0), "stop did not end the run within a second"
+    assert time.perf_counter() - t0 < 1.0
+    worker.join()
+    assert isinstance(seen[-1], Stopped) and seen[-1].reason == "stopped"
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    good = Trainer(config(epochs=1), task=ToySine(), out_dir=tmp_path)
+    list(good.run())
+    saved = (tmp_path / "last.safetensors").read_bytes()
+    bad = Trainer(config(epochs=2), task=ToySine(poison=True), out_dir=tmp_path)
+    events = list(bad.run())
+    stop = events[-1]
+    assert stop.reason == "non_finite" and "step 1" in stop.message
+    assert (tmp_path / "last.safetensors").read_bytes() == saved
+    assert stop.checkpoint == str(tmp_path / "last.safetensors")
+
+
+def test_early_stopping():
+    events = list(Trainer(config(epochs=50, lr=1e-9, patience=2), task=ToySine()).run())
+    assert events[-1].reason == "early_stopping"
+    assert sum(isinstance(e, Evaluated) for e in events) < 50
+
+
+def test_max_steps_ends_the_run():
+    events = list(Trainer(config(max_steps=5), task=ToySine()).run())
+    assert sum(isinstance(e, StepDone) for e in events) == 5
+    assert events[-1].reason == "finished"
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"hidden_size": 0}, "hidden_size: expected an integer >= 1, got 0"),
+    ({"lr": -1.0}, "lr: expected a number > 0"),
+    ({"optimizer": "lbfgs"}, "optimizer: expected one of"),
+    ({"dropout": 1.0}, r"dropout: expected a number in \[0, 1\)"),
+    ({"clip": 0}, "clip: expected None or a number > 0"),
+    ({"dtype": "float16"}, "dtype: expected 'float32' or 'float64'"),
+    ({"colour": "red"}, r"unknown setting\(s\) \['colour'\]"),
+])
+def test_bad_config_is_refused_with_a_reason(bad, match):
+    with pytest.raises(ValueError, match=match):
+        config(**bad)
+
+
+def test_loading_a_weights_file_as_training_checkpoint_is_refused(tmp_path):
+    import rnnlab as rl
+    from rnnlab.engine.checkpoint import CheckpointError
+
+    rl.save_weights(rl.GRU(2, 2), tmp_path / "w.safetensors")
+    with pytest.raises(CheckpointError, match="expected a training checkpoint"):
+        Trainer.load(tmp_path / "w.safetensors")
