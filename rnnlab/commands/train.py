@@ -1,0 +1,165 @@
+"""``rnnlab train TASK``: train from the command line into a run folder.
+
+The run folder holds ``config.json``, ``last.safetensors`` / ``best.safetensors``,
+``metrics.csv`` (a row per epoch) and ``report.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+#: command-line flag -> TrainConfig field
+FLAGS = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
+         "bidirectional": "bidirectional", "dropout": "dropout", "optimizer": "optimizer",
+         "lr": "lr", "batch_size": "batch_size", "epochs": "epochs", "max_steps": "max_steps",
+         "clip": "clip", "seed": "seed", "patience": "patience", "schedule": "schedule",
+         "weight_decay": "weight_decay", "dtype": "dtype"}
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a model on a task into a run folder",
+                       description="Train TASK with the given cell and settings; unset "
+                                   "settings come from the task's defaults.")
+    p.add_argument("task", metavar="TASK", help="a registered task (rnnlab plugins list)")
+    p.add_argument("--cell", help="a registered cell, e.g. lstm, gru, rnn_tanh")
+    p.add_argument("--hidden", type=int, help="hidden size")
+    p.add_argument("--layers", type=int, help="number of stacked layers")
+    p.add_argument("--bidirectional", action="store_true", default=None)
+    p.add_argument("--dropout", type=float, help="dropout between layers")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--clip", type=float, help="max gradient norm (0 disables clipping)")
+    p.add_argument("--patience", type=int, help="early stopping after N epochs without gain")
+    p.add_argument("--schedule", choices=("cosine", "step"))
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a task parameter, e.g. --param length=60 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default runs/TASK)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from DIR/last.safetensors (--epochs may extend the run)")
+    p.add_argument("--no-report", action="store_true", help="skip the PNG report")
+    p.set_defaults(handler=run)
+    return p
+
+
+def _task_params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param: expected NAME=VALUE, got {pair!r}")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """Create ``path`` and check it is writable; ``ValueError`` explains otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"--out: expected a writable folder, got {path} ({exc.strerror})") \
+            from None
+    return path
+
+
+def write_metrics_csv(path: Path, history: list[dict]) -> None:
+    """Rewrite ``metrics.csv`` atomically: epoch, step, train_loss, val_loss, val_<metric>..."""
+    from ..engine.checkpoint import atomic_write
+
+    base = ["epoch", "step", "train_loss", "val_loss"]
+    extra = sorted({k for row in history for k in row} - set(base))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=base + extra, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
+
+
+def build_trainer(args):
+    from ..engine.train import TrainConfig, Trainer
+
+    out = prepare_out_dir(Path(args.out or Path("runs") / args.task))
+    if args.resume:
+        last = out / "last.safetensors"
+        if not last.exists():
+            raise ValueError(f"--resume: expected a checkpoint at {last}, got none")
+        trainer = Trainer.load(last, out_dir=out)
+        if args.epochs is not None:
+            trainer.config.epochs = args.epochs
+            trainer.config.validate()
+        return trainer, out
+    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
+                 if getattr(args, flag) is not None}
+    if overrides.get("clip") == 0:
+        overrides["clip"] = None
+    params = _task_params(args.param)
+    if params:
+        overrides["task_params"] = params
+    config = TrainConfig.for_task(args.task, **overrides)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    return Trainer(config, out_dir=out), out
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..engine.checkpoint import CheckpointError
+    from ..engine.events import Evaluated, StepDone, Stopped
+    from ..engine.registry import PluginNotFoundError
+
+    try:
+        trainer, out = build_trainer(args)
+    except (ValueError, PluginNotFoundError, CheckpointError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    c = trainer.config
+    total = c.max_steps or c.epochs * trainer.steps_per_epoch
+    print(f"training {c.task} with {c.cell} (hidden {c.hidden_size}, layers {c.num_layers}"
+          f"{', bidirectional' if c.bidirectional else ''}) into {out}")
+    stop = None
+    last_eval = None
+    with tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        for ev in trainer.run():
+            if isinstance(ev, StepDone):
+                bar.update(1)
+                bar.set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.4g}", refresh=False)
+            elif isinstance(ev, Evaluated):
+                last_eval = ev
+                write_metrics_csv(out / "metrics.csv", trainer.history)
+                shown = {"val_loss": f"{ev.val_loss:.4g}",
+                         **{k: f"{v:.4g}" for k, v in ev.metrics.items()}}
+                bar.set_postfix(epoch=ev.epoch, **shown)
+            elif isinstance(ev, Stopped):
+                stop = ev
+    print(f"stopped: {stop.reason} ({stop.message})")
+    if last_eval is not None:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in last_eval.metrics.items())
+        print(f"epoch {last_eval.epoch}: train loss {last_eval.train_loss:.4g}, "
+              f"val loss {last_eval.val_loss:.4g}, {metrics}; best val loss "
+              f"{trainer.best_val:.4g}")
+    if trainer.history and not args.no_report:
+        from ..report import write_report
+
+        path = write_report(out / "report.png", trainer.history, trainer.snapshot(),
+                            f"{c.task} · {c.cell} · hidden {c.hidden_size} · step "
+                            f"{trainer.step}")
+        print(f"report: {path}")
+    print(f"run folder: {out} (metrics.csv, last.safetensors, best.safetensors)")
+    return 1 if stop is not None and stop.reason == "non_finite" else 0
