@@ -310,3 +310,47 @@ def test_trace_of_the_top_layer_is_the_output(rng):
     out, _ = layer(rng.standard_normal((4, 2, 3)))
     assert np.array_equal(layer.trace(0, 0)["h"], out[:, :, :3])
     assert np.array_equal(layer.trace(0, 1)["h"], out[:, :, 3:])
+
+
+# aliasing -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_in_place_changes_after_forward_leave_backward_alone(kind, layout, rng):
+    """Changing ``x``, ``hx`` or the returned arrays in place between forward and backward
+    must not change the gradients or the trace (the layer keeps its own copies)."""
+    lead = {"time_major": (4, 2), "batch_first": (2, 4), "unbatched": (4,)}[layout]
+    state_lead = (1,) if layout == "unbatched" else (1, 2)
+
+    def run(mutate: bool):
+        layer = make(kind, batch_first=layout == "batch_first", dtype=F64, seed=4)
+        x = np.random.default_rng(0).standard_normal((*lead, 3))
+        hx = tuple(0.5 * np.ones((*state_lead, w)) for w in layer.state_sizes)
+        out, h_n = layer(x, hx if len(hx) > 1 else hx[0])
+        trace = {k: v.copy() for k, v in layer.trace().items()}
+        dout = np.random.default_rng(1).standard_normal(out.shape)
+        if mutate:
+            for a in (x, out, *hx, *as_tuple(h_n)):
+                a += 1.0
+        dx, dh0 = layer.backward(dout)
+        grads = [dx, *as_tuple(dh0)] + [p.grad for p in layer.parameters()]
+        return grads, trace, layer.trace()
+
+    clean, trace, _ = run(False)
+    mutated, _, trace_after = run(True)
+    for a, b in zip(clean, mutated):
+        np.testing.assert_array_equal(a, b)
+    for key, value in trace.items():
+        np.testing.assert_array_equal(trace_after[key], value, err_msg=key)
+
+
+def test_forward_and_backward_leave_their_arguments_unchanged(rng):
+    layer = LSTM(3, 4, num_layers=2, bidirectional=True, dtype=F64, seed=0)
+    x = rng.standard_normal((4, 2, 3))
+    hx = (rng.standard_normal((4, 2, 4)), rng.standard_normal((4, 2, 4)))
+    dout = rng.standard_normal((4, 2, 8))
+    dh_n = (rng.standard_normal((4, 2, 4)), rng.standard_normal((4, 2, 4)))
+    copies = [a.copy() for a in (x, *hx, dout, *dh_n)]
+    layer(x, hx, lengths=[4, 2])
+    layer.backward(dout, dh_n)
+    for a, b in zip((x, *hx, dout, *dh_n), copies):
+        np.testing.assert_array_equal(a, b)

@@ -108,7 +108,7 @@ class Recurrent(Module):
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        x = np.ascontiguousarray(x)
+        x = np.array(x, order="C")  # own copy: the caches must not alias the caller's x
         T, B = x.shape[0], x.shape[1]
         if T == 0:
             raise ValueError("x: expected at least one timestep, got a sequence of length 0")
@@ -146,7 +146,7 @@ class Recurrent(Module):
             inp = out
         self._caches, self._masks, self._traces = caches, masks, traces
         self._layout = (unbatched, T, B, lens)
-        out = inp
+        out = inp.copy() if D == 1 else inp  # a single direction's y is also its cache
         if unbatched:
             out = out[:, 0, :]
             finals = [f[:, 0, :] for f in finals]
@@ -166,7 +166,7 @@ class Recurrent(Module):
         for name, s, a in zip(names, self.state_sizes, given):
             shape = (LD, s) if unbatched else (LD, B, s)
             a = check_array(f"hx ({name})", a, shape=shape, dtype=self.dtype, contiguous=False)
-            out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
+            out.append(np.array(a[:, None, :] if unbatched else a, order="C"))
         return out
 
     def _state_form(self) -> str:
