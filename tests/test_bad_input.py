@@ -390,11 +390,6 @@ def _direct_cell_args(rng, name):
     return layer.cell, params, x, np.full(B, T, dtype=np.int64), state0
 
 
-UNVALIDATED = pytest.mark.xfail(
-    strict=True, reason="built-in cells trust their buffers; only the driver validates them")
-
-
-@UNVALIDATED
 @pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru"])
 def test_cell_forward_refuses_a_strided_x(rng, name):
     cell, params, x, lengths, state0 = _direct_cell_args(rng, name)
@@ -402,10 +397,18 @@ def test_cell_forward_refuses_a_strided_x(rng, name):
         cell.forward(params, np.asfortranarray(x), lengths, state0, False)
 
 
-@UNVALIDATED
-@pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru"])
-def test_cell_forward_refuses_lengths_beyond_the_sequence(rng, name):
-    # forward direction only: the reverse one would index past the buffers
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru", "peephole_lstm",
+                                  "layernorm_lstm", "indrnn"])
+def test_cell_forward_refuses_lengths_beyond_the_sequence(rng, name, reverse):
     cell, params, x, _, state0 = _direct_cell_args(rng, name)
     with pytest.raises(ValueError, match=r"lengths: expected values in 1..5"):
-        cell.forward(params, x, np.array([T + 3, T], np.int64), state0, False)
+        cell.forward(params, x, np.array([T + 3, T], np.int64), state0, reverse)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_cell_forward_refuses_mixed_dtypes(rng, name):
+    cell, params, x, lengths, state0 = _direct_cell_args(rng, name)
+    msg = r"params\['weight_ih'\]: expected dtype float32, got float64"
+    with pytest.raises(TypeError, match=msg):
+        cell.forward(params, x.astype(np.float32), lengths, state0, False)

@@ -75,6 +75,33 @@ class Cell(ABC):
             )
         self.config = {**self.options, **options}
 
+    def check_inputs(self, params: dict[str, np.ndarray], x: np.ndarray, lengths: np.ndarray,
+                     state0: tuple[np.ndarray, ...]) -> None:
+        """Validate what a kernel is about to trust; raises "expected X, got Y" errors.
+
+        Cells call this at the top of :meth:`forward`, so a direct call with a strided
+        buffer, a mixed dtype or a length past ``T`` fails clearly instead of reading or
+        writing out of bounds. (Finiteness is the layer's check: it costs a pass over ``x``.)
+        """
+        from .validate import check_array
+
+        check_array("x", x, shape=(None, None, None), dtype=None, finite=False)
+        dtype = x.dtype
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"x: expected float32 or float64, got {dtype}")
+        T, B, _ = x.shape
+        for name, p in params.items():
+            check_array(f"params[{name!r}]", p, dtype=dtype, finite=False)
+        check_array("lengths", lengths, shape=(B,), dtype=np.int64, finite=False)
+        if B and (lengths.min() < 1 or lengths.max() > T):
+            raise ValueError(f"lengths: expected values in 1..{T}, got "
+                             f"{int(lengths.min())}..{int(lengths.max())}")
+        if len(state0) != len(self.states):
+            raise ValueError(f"state0: expected {len(self.states)} states {self.states}, "
+                             f"got {len(state0)}")
+        for name, s in zip(self.states, state0):
+            check_array(f"state0 ({name})", s, shape=(B, None), dtype=dtype, finite=False)
+
     @abstractmethod
     def param_specs(self, input_size: int, hidden_size: int, bias: bool) -> list[ParamSpec]:
         """Parameters of one layer and direction, in torch's order."""

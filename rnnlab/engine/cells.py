@@ -45,6 +45,7 @@ class _ElmanBase(Cell):
         return _torch_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
 
     def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
@@ -108,6 +109,7 @@ class LSTMKernel(Cell):
         return (self._proj(hidden_size) or hidden_size, hidden_size)
 
     def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
@@ -157,6 +159,7 @@ class GRUKernel(Cell):
         return _torch_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
 
     def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]

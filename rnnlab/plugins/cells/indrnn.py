@@ -140,6 +140,7 @@ class IndRNNKernel(Cell):
         return specs
 
     def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]

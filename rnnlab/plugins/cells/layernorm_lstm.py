@@ -285,6 +285,7 @@ class LayerNormLSTMKernel(Cell):
         return params[key] if key in params else np.zeros(size, dtype=dtype)
 
     def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]
