@@ -47,7 +47,10 @@ def describe_object(obj) -> str:
         return f"class {obj.__module__}.{obj.__qualname__}"
     if inspect.ismodule(obj):
         return f"module {obj.__name__}"
-    return f"{type(obj).__name__} {obj!r}"[:80]
+    qualname = getattr(obj, "__qualname__", None)
+    if isinstance(qualname, str):
+        return f"{type(obj).__name__} {getattr(obj, '__module__', '?')}.{qualname}"
+    return f"{type(obj).__name__} {obj!r:.60}"
 
 
 def api_problem(version) -> str | None:

@@ -248,6 +248,7 @@ def _load_candidate(cand: Candidate, disabled: set[str]) -> list[Plugin]:
         if not problems and cand.expect_name is not None and rec.name != cand.expect_name:
             problems = [f"entry point {cand.expect_name!r} names a {rec.kind} called "
                         f"{rec.name!r}; expected the entry point to be named after it"]
+            rec = replace(rec, name=cand.expect_name)
         if problems:
             records.append(replace(rec, error="; ".join(problems)))
         elif rec.name in disabled:
