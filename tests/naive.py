@@ -18,7 +18,7 @@ import numpy as np
 
 
 def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    return 0.5 + 0.5 * np.tanh(0.5 * z)  # the logistic function, without overflow
 
 
 def steps(length: int, reverse: bool) -> range:

@@ -176,3 +176,28 @@ def test_naive_reference_differs_from_kernel_when_weights_differ(rng):
     rout, _, _ = naive.stack("gru", state, x)
     with pytest.raises(AssertionError):
         close("out", out, rout, np.float64)
+
+
+@pytest.mark.parametrize("scale", [1e4, 1e30], ids=["1e4", "1e30"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["rnn_tanh", "lstm", "lstm_proj", "gru"])
+def test_saturating_inputs_stay_finite_and_match_naive(case, dtype, scale, rng):
+    """Huge but finite inputs saturate every gate: no NaN/Inf, bounds hold, and the results
+    still match the reference (relu is left out: it does not saturate)."""
+    name, options = naive.CASES[case]
+    layer = Recurrent(name, 3, 4, num_layers=2, bidirectional=True, dtype=dtype, seed=2,
+                      **options)
+    x = (scale * rng.standard_normal((4, 2, 3))).astype(dtype)
+    out, h_n = layer(x, lengths=[4, 3])
+    rout, rfinals, rtraces = naive.stack(name, layer.state_dict(), x, None, [4, 3], 2, True)
+    close("out", out, rout, dtype)
+    for got, want in zip(h_n if isinstance(h_n, tuple) else (h_n,), rfinals):
+        close("h_n", got, want, dtype)
+    for k in range(4):
+        trace = layer.trace(k // 2, k % 2)
+        if "gates" in trace:
+            assert np.all(np.abs(trace["gates"]) <= 1.0)
+            close(f"gates {k}", trace["gates"], rtraces[k]["gates"], dtype)
+    dx, _ = layer.backward(np.ones_like(out))
+    assert np.all(np.isfinite(dx))
+    assert all(np.all(np.isfinite(p.grad)) for p in layer.parameters())

@@ -22,6 +22,8 @@ def tanh(x):
 
 def sigmoid(x):
     """Logistic function; float32 goes through the vectorisable :func:`tanh`."""
+    if x < -700.0:  # without the JIT, math.exp raises OverflowError where numba gives inf
+        return 0.0
     return 1.0 / (1.0 + math.exp(-x))
 
 
