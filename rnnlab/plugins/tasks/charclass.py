@@ -42,7 +42,7 @@ class CharClassTask(Task):
         VAL_FRACTION,
     )
     reference = {"metric": "val_accuracy", "above": 0.7, "chance": 0.25,
-                 "settings": {"cell": "gru", "hidden_size": 64, "epochs": 30}}
+                 "settings": {"cell": "gru", "hidden_size": 64, "epochs": 6}}
 
     def spec(self) -> TaskSpec:
         corpus = load_corpus()

@@ -27,8 +27,8 @@ class CopyTask(Task):
         VAL_FRACTION,
     )
     reference = {"metric": "val_accuracy", "above": 0.9, "chance": 0.125,
-                 "settings": {"cell": "lstm", "hidden_size": 64, "length": 3, "delay": 5,
-                              "symbols": 4}}
+                 "settings": {"cell": "lstm", "hidden_size": 64, "epochs": 8,
+                              "task_params": {"length": 3, "delay": 5, "symbols": 4}}}
 
     def spec(self) -> TaskSpec:
         names = tuple(chr(ord("A") + k) for k in range(self.config["symbols"]))

@@ -35,10 +35,14 @@ class SentimentTask(Task):
     """``[prefix] subject verb [not] [intensifier] adjective [tail]``, e.g. "the film was not
     very good overall". The label is 1 (positive) for a positive adjective, flipped by "not".
     Sentences are right-padded with id 0; ``reverse`` reverses each sentence's words but
-    keeps the padding on the right. The deciding words sit mid-sentence, followed by a
-    neutral tail a forward-only reader must carry them through: compare a bidirectional
-    model, or ``reverse``, which brings them close to the last step. ``Dataset.info`` has
-    boolean masks ``negated`` and ``positive_word`` for every sample, train samples first."""
+    keeps the padding on the right. The deciding words sit mid-sentence, mostly followed by
+    a neutral tail of varied words that a forward-only vanilla RNN must carry them through
+    (it stays near chance); reversed, only the subject, verb and an occasional prefix follow
+    them, and a bidirectional model reads them from both ends. The defaults
+    (:attr:`model_defaults`) are a bidirectional ``rnn_tanh``: switch ``bidirectional`` off,
+    then turn ``reverse`` on.
+    ``Dataset.info`` has boolean masks ``negated`` and ``positive_word`` for every sample,
+    train samples first."""
 
     name = "sentiment"
     description = "Positive or negative? Short rule-labelled sentences where 'not' flips the label"
@@ -54,10 +58,12 @@ class SentimentTask(Task):
         VAL_FRACTION,
     )
     #: the trainer's model settings unless the user chooses otherwise
-    model_defaults = {"bidirectional": True}
+    model_defaults = {"cell": "rnn_tanh", "bidirectional": True}
     reference = {"metric": "val_accuracy", "above": 0.95, "chance": 0.5,
-                 "settings": {"cell": "gru", "hidden_size": 32, "bidirectional": True,
-                              "epochs": 10}}
+                 "settings": {"cell": "rnn_tanh", "bidirectional": True, "epochs": 15,
+                              "task_params": {"samples": 1000}},
+                 "note": "forward-only rnn_tanh stays near chance; with reverse=True it "
+                         "reaches 0.95 in 8 epochs"}
 
     def spec(self) -> TaskSpec:
         vocab = vocabulary()
