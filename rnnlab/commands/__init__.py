@@ -1,0 +1,1 @@
+"""Command groups of the ``rnnlab`` command, one module each (see :mod:`rnnlab.cli`)."""
