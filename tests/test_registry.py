@@ -194,8 +194,7 @@ def test_underscore_files_are_skipped(folder):
 
 # disabling ---------------------------------------------------------------------------------
 def _file_module_loaded(stem: str) -> bool:
-    return any(m.startswith("rnnlab_plugin_file_") and m.endswith("_" + stem)
-               for m in sys.modules)
+    return stem in sys.modules
 
 
 def test_disabled_by_environment_is_not_imported(env, tmp_path):
@@ -369,3 +368,35 @@ def test_contract_accepts_every_builtin():
     for name in builtin.BUILTINS:
         assert contract.validate(getattr(builtin, name)) == [], name
     assert contract.validate(_GoodTask) == []
+
+
+def test_a_file_named_like_an_existing_module_is_refused(env, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "json.py").write_text((FOLDER / "good_cell.py").read_text())
+    env.setenv("RNNLAB_PLUGIN_PATH", str(plugins))
+    registry.refresh()
+    r = record("json")
+    assert r.status == "error"
+    assert r.error == (f"json.py: the module name 'json' is already taken by "
+                       f"{json.__file__}; expected a unique file name")
+    assert "fixture_tanh" not in registry.names("cell")
+
+
+def test_an_edited_file_is_reloaded_on_refresh(env, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    source = (FOLDER / "good_cell.py").read_text().replace("fixture_tanh", "edited_tanh")
+    path = plugins / "edited_tanh.py"
+    path.write_text(source)
+    env.setenv("RNNLAB_PLUGIN_PATH", str(plugins))
+    registry.refresh()
+    assert record("edited_tanh").description == "Elman tanh cell registered from a plugin folder"
+    path.write_text(source.replace("registered from", "edited in"))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    registry.refresh()
+    assert record("edited_tanh").description == "Elman tanh cell edited in a plugin folder"
+    import edited_tanh
+
+    assert registry.get_cell("edited_tanh") is edited_tanh.FixtureTanhCell

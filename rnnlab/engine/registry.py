@@ -21,9 +21,7 @@ The result is cached; :func:`refresh` discovers again.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import importlib.util
 import os
 import sys
 import threading
@@ -155,33 +153,33 @@ def _normalise(dist_name: str) -> str:
     return dist_name.lower().replace("_", "-").replace(".", "-")
 
 
-_FILE_MODULES: dict[str, tuple[int, object]] = {}
+_FILE_MTIMES: dict[str, int] = {}
 
 
 def load_file(path: Path) -> list[tuple[str, object]]:
     """Import a single-file plugin; its public Cell/Task subclasses as ``(target, class)``.
 
-    A file is re-executed only when its modification time changed.
+    The file is imported as a top-level module named after it, with its folder appended
+    to ``sys.path``: ``import my_plugins`` elsewhere gives the same module (and Numba's
+    disk cache, which records module names, stays valid), and the file can import helper
+    modules beside it. It is re-executed when its modification time changed.
     """
     path = Path(path).resolve()
+    name = path.stem
+    if not name.isidentifier():
+        raise NoPluginsError(f"{path.name}: expected a file name that is a Python identifier")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    module = sys.modules.get(name) or importlib.import_module(name)
+    found = getattr(module, "__file__", None)
+    if found is None or Path(found).resolve() != path:
+        raise NoPluginsError(f"{path.name}: the module name {name!r} is already taken by "
+                             f"{found or 'a built-in module'}; expected a unique file name")
     mtime = path.stat().st_mtime_ns
-    cached = _FILE_MODULES.get(str(path))
-    if cached is not None and cached[0] == mtime:
-        module = cached[1]
-    else:
-        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-        mod_name = f"rnnlab_plugin_file_{digest}_{path.stem}"
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[mod_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(mod_name, None)
-            raise
-        _FILE_MODULES[str(path)] = (mtime, module)
+    if _FILE_MTIMES.setdefault(str(path), mtime) != mtime:
+        module = importlib.reload(module)
+        _FILE_MTIMES[str(path)] = mtime
     classes = [obj for attr, obj in vars(module).items()
                if not attr.startswith("_") and contract.kind_of(obj)
                and obj.__module__ == module.__name__]
