@@ -1,0 +1,356 @@
+"""Small-``M`` GEMM over a weight packed once: ``c (M, N) (+)= a (M, K) @ b (K, N)``.
+
+The sequence kernels multiply the same recurrent weight by a thin state matrix (``M`` = batch)
+at every timestep. A BLAS call re-packs the whole weight each time; here the weight is packed
+once into column panels and a register-blocked micro-kernel streams each panel contiguously.
+
+Packed layout: ``packed (NP, K, NR)`` with ``packed[p, k, j] = b[k, p * NR + j]`` and zeros past
+``N`` in the last panel; ``NR`` = :data:`PANEL_VECTORS` 64-byte vectors (32 float32 or 16
+float64 columns), ``NP = ceil(N / NR)``. Buffers from :func:`empty_packed` are 64-byte aligned.
+
+The micro-kernel is an ``@intrinsic`` emitting explicit 512-bit vectors and ``llvm.fma`` (plain
+loops with scalar accumulators do not vectorise): an ``mr x NR`` tile of accumulators stays in
+registers for the whole ``K`` loop while the panel streams through. Each tile also prefetches a
+share of the next panel into L2, so a weight larger than L2 streams from memory while the
+current panel is being used. Under ``NUMBA_DISABLE_JIT=1`` the same API runs as NumPy.
+
+Usage inside a sequence kernel (``w_hh (G, P)``, state ``h (B, P)``, ``hw (B, G)``)::
+
+    wp = pack_bt(w_hh)                      # once per call: b = w_hh.T
+    for s in range(T):
+        gemm_packed(h, wp, hw, False)       # hw = h @ w_hh.T
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..config import jit
+
+#: 64-byte vectors per panel row: a panel is ``PANEL_VECTORS * 64 // itemsize`` columns wide.
+PANEL_VECTORS = 2
+
+#: Most rows of ``a`` per micro-kernel tile (``TILE_ROWS x PANEL_VECTORS`` accumulators).
+TILE_ROWS = 12
+
+_VECTOR_BYTES = 64
+_LINE = 64
+_PACK_BLOCK = 16
+
+
+@jit
+def panel_width(itemsize):
+    """Columns per panel (``NR``) for elements of ``itemsize`` bytes."""
+    return PANEL_VECTORS * _VECTOR_BYTES // itemsize
+
+
+@jit
+def packed_shape(k, n, itemsize):
+    """Shape ``(NP, K, NR)`` of the packed form of a ``(K, N)`` matrix."""
+    nr = panel_width(itemsize)
+    return ((n + nr - 1) // nr, k, nr)
+
+
+@jit
+def empty_packed(k, n, dtype):
+    """Uninitialised, 64-byte aligned ``packed (NP, K, NR)`` for a ``(K, N)`` matrix."""
+    itemsize = np.empty(0, dtype=dtype).itemsize
+    NP, K, NR = packed_shape(k, n, itemsize)
+    size = NP * K * NR
+    pad = _VECTOR_BYTES // itemsize
+    buf = np.empty(size + pad, dtype=dtype)
+    off = (-buf.ctypes.data % _VECTOR_BYTES) // itemsize
+    return buf[off:off + size].reshape((NP, K, NR))
+
+
+@jit
+def check_packed(a, packed, c):
+    """Raise ``ValueError`` unless ``a (M, K)``, ``packed (NP, K, NR)`` and ``c (M, N)`` fit
+    :func:`gemm_packed`."""
+    M, K = a.shape
+    N = c.shape[1]
+    NP, Kp, NR = packed.shape
+    if c.shape[0] != M or Kp != K:
+        raise ValueError("gemm_packed: shapes of a, packed and c do not match")
+    if NR != panel_width(packed.itemsize) or NP != (N + NR - 1) // NR:
+        raise ValueError("gemm_packed: packed does not have the panel layout for c")
+    if ((a.size > 0 and a.strides[1] != a.itemsize)
+            or (c.size > 0 and c.strides[1] != c.itemsize)
+            or (packed.size > 0 and (packed.strides[2] != packed.itemsize
+                                     or packed.strides[1] != NR * packed.itemsize
+                                     or packed.strides[0] != K * NR * packed.itemsize))):
+        raise ValueError("gemm_packed: rows of a and c, and packed, must be contiguous")
+
+
+@jit
+def _check_out(packed, k, n):
+    if packed.shape != packed_shape(k, n, packed.itemsize):
+        raise ValueError("pack_b: out does not have the packed shape of b")
+
+
+if not numba.config.DISABLE_JIT:
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    def _splat(builder, value, vec_type):
+        """``vec_type`` vector with every lane equal to the scalar ``value``."""
+        i32 = ir.IntType(32)
+        v = builder.insert_element(ir.Constant(vec_type, ir.Undefined), value,
+                                   ir.Constant(i32, 0))
+        return builder.shuffle_vector(v, ir.Constant(vec_type, ir.Undefined),
+                                      ir.Constant(ir.VectorType(i32, vec_type.count),
+                                                  [0] * vec_type.count))
+
+    def _make_tile(mr, nv):
+        """Micro-kernel for a tile of up to ``mr`` rows over one panel of ``nv`` vectors.
+
+        ``tile(a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: ``a``
+        and ``c`` are given by the address of their first tile row and their row strides in
+        bytes. Sets (or adds to) ``rows`` rows (``1 <= rows <= mr``) and the columns
+        ``p * NR : p * NR + nr`` (``1 <= nr <= NR``) of ``c``; rows past ``rows`` are computed
+        from a copy of the first row and not stored. Also prefetches ``pf_n`` cache lines (at
+        most ``2 * K``) starting ``pf_off`` bytes into ``packed`` into L2.
+        """
+
+        @intrinsic
+        def tile(typingctx, a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
+                 pf_n):
+            if not (isinstance(packed, types.Array) and packed.ndim == 3
+                    and packed.dtype in (types.float32, types.float64)):
+                return None
+            sig = types.void(types.intp, types.intp, packed, types.intp, types.intp,
+                             types.intp, types.intp, types.intp, types.boolean, types.intp,
+                             types.intp)
+
+            def codegen(context, builder, signature, args):
+                p_arr = context.make_array(signature.args[2])(context, builder, args[2])
+                a0, lda_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, pf_n_v = args
+
+                elt = context.get_data_type(signature.args[2].dtype)
+                size = context.get_abi_sizeof(elt)
+                width = _VECTOR_BYTES // size
+                vec = ir.VectorType(elt, width)
+                intp = context.get_value_type(types.intp)
+                i8p = ir.IntType(8).as_pointer()
+                i32 = ir.IntType(32)
+                mod = builder.module
+                vname = f"v{width}f{8 * size}"
+                mask_t = ir.VectorType(ir.IntType(1), width)
+                fma = cgutils.get_or_insert_function(
+                    mod, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.{vname}")
+                masked_load = cgutils.get_or_insert_function(
+                    mod, ir.FunctionType(vec, [vec.as_pointer(), i32, mask_t, vec]),
+                    f"llvm.masked.load.{vname}.p0")
+                masked_store = cgutils.get_or_insert_function(
+                    mod, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), i32, mask_t]),
+                    f"llvm.masked.store.{vname}.p0")
+                prefetch = cgutils.get_or_insert_function(
+                    mod, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+
+                def const(x):
+                    return ir.Constant(intp, x)
+
+                def at(base, offset):
+                    """``i8*`` pointer ``offset`` bytes past ``base``."""
+                    return builder.gep(builder.bitcast(base, i8p), [offset], inbounds=True)
+
+                def typed(ptr, ty):
+                    return builder.bitcast(ptr, ty.as_pointer())
+
+                a_base = builder.inttoptr(a0, i8p)
+                c_base = builder.inttoptr(c0, i8p)
+                p_s0 = cgutils.unpack_tuple(builder, p_arr.strides, 3)[0]
+                k_len = cgutils.unpack_tuple(builder, p_arr.shape, 3)[1]
+                valid = [builder.icmp_signed("<", const(i), rows_v) for i in range(mr)]
+                a_rows = [at(a_base, builder.select(valid[i], builder.mul(const(i), lda_v),
+                                                    const(0))) for i in range(mr)]
+                panel = at(p_arr.data, builder.mul(p_v, p_s0))
+                pf_base = builder.gep(builder.bitcast(p_arr.data, i8p), [pf_off_v])
+                zero = ir.Constant(vec, [ir.Constant(elt, 0.0)] * width)
+                accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)]
+                        for _ in range(mr)]
+
+                with cgutils.for_range(builder, k_len) as loop:
+                    k = loop.index
+                    for second in (False, True):
+                        line = builder.add(k, k_len) if second else k
+                        with builder.if_then(builder.icmp_signed("<", line, pf_n_v),
+                                             likely=not second):
+                            builder.call(prefetch, [
+                                builder.gep(pf_base, [builder.mul(line, const(_LINE))]),
+                                ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+                    bk = at(panel, builder.mul(k, const(nv * _VECTOR_BYTES)))
+                    bvs = [builder.load(typed(at(bk, const(j * _VECTOR_BYTES)), vec),
+                                        align=size) for j in range(nv)]
+                    koff = builder.mul(k, const(size))
+                    for i in range(mr):
+                        s = builder.load(typed(at(a_rows[i], koff), elt), align=size)
+                        sv = _splat(builder, s, vec)
+                        for j in range(nv):
+                            acc = builder.call(fma, [sv, bvs[j], builder.load(accs[i][j])])
+                            builder.store(acc, accs[i][j])
+
+                # Lanes at or past ``nr`` are neither read nor written (the edge panel).
+                lanes = ir.Constant(ir.VectorType(intp, width), [const(q) for q in range(width)])
+                masks = [builder.icmp_signed("<", lanes, _splat(
+                    builder, builder.sub(nr_v, const(j * width)), lanes.type)) for j in range(nv)]
+                align = ir.Constant(i32, size)
+                col0 = builder.mul(builder.mul(p_v, const(nv * width)), const(size))
+                for i in range(mr):
+                    with builder.if_then(valid[i], likely=True):
+                        crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
+                        for j in range(nv):
+                            ptr = typed(at(crow, const(j * _VECTOR_BYTES)), vec)
+                            val = builder.load(accs[i][j])
+                            with builder.if_then(acc_flag):
+                                old = builder.call(masked_load, [ptr, align, masks[j], zero])
+                                builder.store(builder.fadd(old, val), accs[i][j])
+                            builder.call(masked_store,
+                                         [builder.load(accs[i][j]), ptr, align, masks[j]])
+                return context.get_dummy_value()
+
+            return sig, codegen
+
+        return tile
+
+    _tile4, _tile8, _tile12 = (_make_tile(mr, PANEL_VECTORS) for mr in (4, 8, TILE_ROWS))
+
+    @jit
+    def _gemm_core(a_ptr, lda, packed, c_ptr, ldc, M, N, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``, ``a`` and ``c`` given by the
+        addresses of their first elements and their row strides in bytes.
+
+        Compiled once per dtype whatever the layouts of the callers' arrays. Rows go in tiles
+        of 12, 8 or 4 (the last tile may be partly empty): one to four rows cost the same
+        (FMA latency bound), so ``M <= 4`` needs no smaller tile.
+        """
+        if M <= 0 or p1 <= p0:
+            return
+        panel_bytes = packed.strides[0]
+        tiles = 0
+        rem = M
+        while rem > 0:
+            rem -= TILE_ROWS if rem > 8 else (8 if rem > 4 else 4)
+            tiles += 1
+        lines = panel_bytes // _LINE
+        share = (lines + tiles - 1) // tiles
+        NR = packed.shape[2]
+        for p in range(p0, p1):
+            nr = min(NR, N - p * NR)
+            i0 = 0
+            for t in range(tiles):
+                rows = M - i0
+                pf_n = 0
+                if p + 1 < p1:
+                    pf_n = max(0, min(share, lines - t * share))
+                pf_off = (p + 1) * panel_bytes + t * share * _LINE
+                a_t = a_ptr + i0 * lda
+                c_t = c_ptr + i0 * ldc
+                if rows > 8:
+                    _tile12(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    i0 += TILE_ROWS
+                elif rows > 4:
+                    _tile8(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    i0 += 8
+                else:
+                    _tile4(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    i0 += 4
+
+    @jit
+    def gemm_packed_panels(a, packed, c, accumulate, p0, p1):
+        """:func:`gemm_packed` restricted to panels ``p0 <= p < p1`` (columns ``p0 * NR`` to
+        ``min(p1 * NR, N)``), without checks: for callers that split the panels across threads
+        and check once with :func:`check_packed`."""
+        _gemm_core(np.int64(a.ctypes.data), a.strides[0], packed, np.int64(c.ctypes.data),
+                   c.strides[0], a.shape[0], c.shape[1], bool(accumulate), int(p0), int(p1))
+
+    @jit
+    def pack_b(b, out=None):
+        """Pack ``b (K, N)`` (any strides); returns ``packed (NP, K, NR)``.
+
+        out: optional ``packed`` from :func:`empty_packed` to fill (and return).
+        """
+        K, N = b.shape
+        packed = empty_packed(K, N, b.dtype) if out is None else out
+        _check_out(packed, K, N)
+        NP, _, NR = packed.shape
+        for p in range(NP):
+            j0 = p * NR
+            w = min(NR, N - j0)
+            for k in range(K):
+                src = b[k]
+                dst = packed[p, k]
+                for j in range(w):
+                    dst[j] = src[j0 + j]
+                for j in range(w, NR):
+                    dst[j] = 0.0
+        return packed
+
+    @jit
+    def pack_bt(w, out=None):
+        """Pack ``b = w.T`` for ``w (N, K)`` (any strides); returns ``packed (NP, K, NR)``.
+
+        ``pack_bt(w_hh)`` serves ``h @ w_hh.T``. out: as in :func:`pack_b`.
+        """
+        N, K = w.shape
+        packed = empty_packed(K, N, w.dtype) if out is None else out
+        _check_out(packed, K, N)
+        NP, _, NR = packed.shape
+        for p in range(NP):
+            j0 = p * NR
+            wd = min(NR, N - j0)
+            panel = packed[p]
+            for k in range(K):
+                for j in range(wd, NR):
+                    panel[k, j] = 0.0
+            for k0 in range(0, K, _PACK_BLOCK):
+                k1 = min(K, k0 + _PACK_BLOCK)
+                for j in range(wd):
+                    src = w[j0 + j]
+                    for k in range(k0, k1):
+                        panel[k, j] = src[k]
+        return packed
+
+else:
+
+    def gemm_packed_panels(a, packed, c, accumulate, p0, p1):
+        """:func:`gemm_packed` restricted to panels ``p0 <= p < p1`` (NumPy)."""
+        _, K, NR = packed.shape
+        lo, hi = p0 * NR, min(p1 * NR, c.shape[1])
+        if hi <= lo:
+            return
+        b = packed[p0:p1].transpose(1, 0, 2).reshape(K, (p1 - p0) * NR)[:, :hi - lo]
+        if accumulate:
+            c[:, lo:hi] += a @ b
+        else:
+            c[:, lo:hi] = a @ b
+
+    def pack_b(b, out=None):
+        """Pack ``b (K, N)`` (any strides); returns ``packed (NP, K, NR)`` (NumPy)."""
+        K, N = b.shape
+        packed = empty_packed(K, N, b.dtype) if out is None else out
+        _check_out(packed, K, N)
+        NP, _, NR = packed.shape
+        for p in range(NP):
+            w = min(NR, N - p * NR)
+            packed[p, :, :w] = b[:, p * NR:p * NR + w]
+            packed[p, :, w:] = 0.0
+        return packed
+
+    def pack_bt(w, out=None):
+        """Pack ``b = w.T`` for ``w (N, K)``; returns ``packed (NP, K, NR)`` (NumPy)."""
+        return pack_b(w.T, out)
+
+
+@jit
+def gemm_packed(a, packed, c, accumulate):
+    """``c = a @ b`` (``c += a @ b`` when ``accumulate``), ``b`` packed by :func:`pack_b` or
+    :func:`pack_bt`.
+
+    in:  a (M, K) rows contiguous, packed (NP, K, NR), accumulate bool
+    out: c (M, N) rows contiguous (in-out when ``accumulate``)
+    """
+    check_packed(a, packed, c)
+    gemm_packed_panels(a, packed, c, accumulate, 0, packed.shape[0])

@@ -1,0 +1,246 @@
+"""Packed-weight GEMM against np.dot: shapes around the tile sizes, both dtypes, accumulate
+mode, strided views, panel ranges, calls from compiled code, errors, the disk cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from rnnlab.engine.config import jit
+from rnnlab.engine.kernels.gemm import (
+    check_packed,
+    empty_packed,
+    gemm_packed,
+    gemm_packed_panels,
+    pack_b,
+    pack_bt,
+    packed_shape,
+    panel_width,
+)
+
+DTYPES = (np.float32, np.float64)
+# Rows around the 4/8/12-row tiles, columns around the 16/32-wide panels.
+ROWS = (1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 16, 17, 20, 24, 25, 32, 33, 64, 100)
+COLS = (1, 7, 8, 15, 16, 17, 31, 32, 33, 48, 64, 65, 100, 130)
+DEPTHS = (1, 3, 16, 33, 64, 128)
+
+
+def _tol(dtype, k):
+    return (1e-6 if dtype == np.float32 else 1e-14) * (k + 4)
+
+
+def _reference(a, w_t, c0, accumulate):
+    """``c0 + a @ w_t`` or ``a @ w_t`` in float64."""
+    prod = a.astype(np.float64) @ w_t.astype(np.float64)
+    return c0.astype(np.float64) + prod if accumulate else prod
+
+
+def _assert_close(got, want, dtype, k):
+    scale = max(1.0, float(np.abs(want).max(initial=0.0)))
+    np.testing.assert_allclose(got, want, rtol=0, atol=_tol(dtype, k) * scale)
+
+
+def test_panel_layout_constants():
+    assert panel_width(4) == 32 and panel_width(8) == 16
+    assert packed_shape(5, 33, 4) == (2, 5, 32)
+    assert packed_shape(5, 32, 8) == (2, 5, 16)
+    p = empty_packed(7, 40, np.float32)
+    assert p.shape == (2, 7, 32) and p.dtype == np.float32
+    assert p.ctypes.data % 64 == 0 and p.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_layout_zero_padded(dtype, rng):
+    K, N = 5, 37
+    b = rng.standard_normal((K, N)).astype(dtype)
+    packed = pack_b(b)
+    NP, _, NR = packed.shape
+    for p in range(NP):
+        for j in range(NR):
+            col = p * NR + j
+            want = b[:, col] if col < N else np.zeros(K, dtype)
+            np.testing.assert_array_equal(packed[p, :, j], want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_b_and_pack_bt_agree_for_every_layout(dtype, rng):
+    K, N = 19, 70
+    w = rng.standard_normal((N, K)).astype(dtype)
+    want = pack_b(np.ascontiguousarray(w.T))
+    np.testing.assert_array_equal(pack_bt(w), want)
+    np.testing.assert_array_equal(pack_b(w.T), want)
+    np.testing.assert_array_equal(pack_bt(np.asfortranarray(w)), want)
+    wide = rng.standard_normal((2 * N, K + 3)).astype(dtype)
+    view = wide[::2, 1:K + 1]
+    np.testing.assert_array_equal(pack_bt(view), pack_b(np.ascontiguousarray(view.T)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_into_out(dtype, rng):
+    w = rng.standard_normal((45, 9)).astype(dtype)
+    out = empty_packed(9, 45, dtype)
+    out[...] = np.nan
+    got = pack_bt(w, out)
+    assert got is out or np.shares_memory(got, out)
+    np.testing.assert_array_equal(out, pack_bt(w))
+    with pytest.raises(ValueError):
+        pack_bt(w, empty_packed(9, 80, dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_gemm_matches_dot_over_shapes(dtype, accumulate, rng):
+    for M in ROWS:
+        for N in COLS:
+            K = DEPTHS[(M + N) % len(DEPTHS)]
+            a = rng.standard_normal((M, K)).astype(dtype)
+            w = rng.standard_normal((N, K)).astype(dtype)
+            c = rng.standard_normal((M, N)).astype(dtype)
+            want = _reference(a, w.T, c, accumulate)
+            gemm_packed(a, pack_bt(w), c, accumulate)
+            _assert_close(c, want, dtype, K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,K,N", [(32, 512, 2048), (1, 512, 2048), (64, 128, 512),
+                                   (37, 300, 1000), (5, 1000, 33)])
+def test_gemm_large(dtype, M, K, N, rng):
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    c = np.empty((M, N), dtype)
+    gemm_packed(a, pack_b(b), c, False)
+    _assert_close(c, _reference(a, b, c, False), dtype, K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_views_are_read_and_written_in_bounds(dtype, accumulate, rng):
+    """Row-strided ``a`` and ``c`` inside larger buffers: nothing outside ``c`` changes."""
+    for M, K, N in [(13, 20, 45), (3, 7, 17), (26, 33, 64), (9, 16, 1)]:
+        a_buf = rng.standard_normal((M + 3, K + 5)).astype(dtype)
+        a = a_buf[2:M + 2, 4:K + 4]
+        c_buf = rng.standard_normal((M + 4, N + 40)).astype(dtype)
+        before = c_buf.copy()
+        c = c_buf[1:M + 1, 3:N + 3]
+        w = rng.standard_normal((N, K)).astype(dtype)
+        gemm_packed(a, pack_bt(w), c, accumulate)
+        want = before.astype(np.float64)
+        want[1:M + 1, 3:N + 3] = _reference(a, w.T, before[1:M + 1, 3:N + 3], accumulate)
+        _assert_close(c_buf, want, dtype, K)
+        outside = np.ones(c_buf.shape, bool)
+        outside[1:M + 1, 3:N + 3] = False
+        np.testing.assert_array_equal(c_buf[outside], before[outside])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_panel_ranges_compose(dtype, rng):
+    M, K, N = 10, 24, 100
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    packed = pack_bt(w)
+    c = np.full((M, N), np.nan, dtype)
+    check_packed(a, packed, c)
+    NP = packed.shape[0]
+    for p0, p1 in [(0, 1), (1, NP - 1), (NP - 1, NP)]:
+        gemm_packed_panels(a, packed, c, False, p0, p1)
+    _assert_close(c, _reference(a, w.T, c, False), dtype, K)
+    gemm_packed_panels(a, packed, c, True, 0, NP)
+    _assert_close(c, 2 * _reference(a, w.T, c, False), dtype, K)
+
+
+def test_degenerate_sizes(rng):
+    a = rng.standard_normal((3, 0)).astype(np.float32)
+    c = np.full((3, 5), 7.0, np.float32)
+    packed = pack_b(np.empty((0, 5), np.float32))
+    gemm_packed(a, packed, c, False)
+    np.testing.assert_array_equal(c, 0.0)
+    gemm_packed(np.empty((0, 4), np.float32), pack_b(np.ones((4, 5), np.float32)),
+                np.empty((0, 5), np.float32), False)
+
+
+@jit
+def _sequence(h0, w, steps, out):
+    """A recurrent loop as the sequence kernels run it: pack once, one product per step."""
+    packed = pack_bt(w)
+    h = h0.copy()
+    for _ in range(steps):
+        gemm_packed(h, packed, out, False)
+        for i in range(h.shape[0]):
+            for j in range(h.shape[1]):
+                h[i, j] = 0.5 * out[i, j]
+        gemm_packed(h, packed, out, True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_callable_from_compiled_code(dtype, rng):
+    B, H = 6, 40
+    h0 = rng.standard_normal((B, H)).astype(dtype)
+    w = (rng.standard_normal((H, H)) / np.sqrt(H)).astype(dtype)
+    out = np.empty((B, H), dtype)
+    _sequence(h0, w, 3, out)
+    h = h0.astype(np.float64)
+    w64 = w.astype(np.float64)
+    for _ in range(3):
+        o = h @ w64.T
+        h = 0.5 * o
+        o = o + h @ w64.T
+    _assert_close(out, o, dtype, 3 * H)
+
+
+def test_shape_errors(rng):
+    a = np.ones((4, 8), np.float32)
+    packed = pack_bt(np.ones((40, 8), np.float32))
+    with pytest.raises(ValueError):
+        gemm_packed(np.ones((4, 9), np.float32), packed, np.empty((4, 40), np.float32), False)
+    with pytest.raises(ValueError):
+        gemm_packed(a, packed, np.empty((4, 70), np.float32), False)
+    with pytest.raises(ValueError):
+        gemm_packed(a, packed, np.empty((5, 40), np.float32), False)
+    with pytest.raises(ValueError):
+        gemm_packed(a, packed, np.empty((40, 4), np.float32).T, False)
+
+
+_SCRIPT = textwrap.dedent("""
+    import json, numpy as np
+    from rnnlab.engine.kernels import gemm
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((9, 20)).astype(np.float32)
+    w = rng.standard_normal((50, 20)).astype(np.float32)
+    c = np.empty((9, 50), np.float32)
+    gemm.gemm_packed(a, gemm.pack_bt(w), c, False)
+    err = float(np.abs(c - a @ w.T).max())
+    stats = getattr(gemm.gemm_packed, "stats", None)
+    misses = sum(stats.cache_misses.values()) if stats else -1
+    print(json.dumps({"err": err, "misses": misses}))
+""")
+
+
+def _run(env):
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the suite already runs without the JIT")
+def test_numpy_path_without_jit():
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    assert _run(env)["err"] < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="needs the JIT")
+def test_second_process_loads_from_cache(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    first = _run(env)
+    second = _run(env)
+    assert first["err"] < 1e-4 and second["err"] < 1e-4
+    assert first["misses"] > 0
+    assert second["misses"] == 0
