@@ -256,7 +256,10 @@ def test_scaffold_installs_is_discovered_checks_and_tests_pass(tmp_path, kind, n
                           capture_output=True, text=True, timeout=120)
     assert lint.returncode == 0, lint.stdout
     _pip_install(project, site)
-    env = {**os.environ, "PYTHONPATH": str(site), "RNNLAB_CONFIG_DIR": str(tmp_path / "cfg")}
+    # metadata from the installed copy, code from src: what `pip install -e` gives, and the
+    # generated tests (pythonpath = src) then reuse the kernels `plugins check` compiled
+    path = os.pathsep.join([str(project / "src"), str(site)])
+    env = {**os.environ, "PYTHONPATH": path, "RNNLAB_CONFIG_DIR": str(tmp_path / "cfg")}
     for key in ("RNNLAB_PLUGIN_PATH", "RNNLAB_DISABLE_PLUGINS", "NUMBA_DISABLE_JIT"):
         env.pop(key, None)
 
