@@ -46,6 +46,7 @@ def jit(func):
 
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads for Numba and BLAS together (``None``: all cores). Returns ``n``."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba calls, so it is limited too)
     from threadpoolctl import threadpool_limits
 
     cores = os.cpu_count() or 1
