@@ -145,6 +145,9 @@ def test_import_error_is_reported_for_that_file_only(folder):
     assert r.error == ("import failed: ModuleNotFoundError: No module named "
                        "'rnnlab_no_such_module'")
     assert all(record(n).status == "ok" for n in BUILTIN_CELL_NAMES if n != "lstm")
+    exits = folder["", "exits_on_import", "exits_on_import.py"]
+    assert (exits.status, exits.error) == ("error",
+                                           "import failed: SystemExit: plugin called sys.exit")
 
 
 def test_wrong_contract_lists_every_problem(folder):

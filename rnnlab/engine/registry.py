@@ -223,13 +223,13 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _load_candidate(cand: Candidate, disabled: set[str]) -> list[Plugin]:
-    """Records for one candidate; never raises (except on KeyboardInterrupt/SystemExit)."""
+    """Records for one candidate; never raises (only KeyboardInterrupt gets through)."""
     base = Plugin(cand.name, "", cand.version, cand.source, "error", target=cand.target)
     if cand.name in disabled:
         return [replace(base, status="disabled", error="disabled by name")]
     try:
         loaded = cand.load()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return [replace(base, error=_error_text(exc))]
     records = []
     for target, obj in loaded:
@@ -241,7 +241,7 @@ def _load_candidate(cand: Candidate, disabled: set[str]) -> list[Plugin]:
         rec = replace(rec, description=desc if isinstance(desc, str) else "")
         try:
             problems = contract.validate(obj)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             problems = [f"validation raised {type(exc).__name__}: {exc}"]
         if not problems and cand.expect_name is not None and rec.name != cand.expect_name:
             problems = [f"entry point {cand.expect_name!r} names a {rec.kind} called "
