@@ -36,7 +36,6 @@ TILE_ROWS = 12
 
 _VECTOR_BYTES = 64
 _LINE = 64
-_PACK_BLOCK = 16
 
 
 @jit
@@ -301,16 +300,13 @@ if not numba.config.DISABLE_JIT:
         for p in range(NP):
             j0 = p * NR
             wd = min(NR, N - j0)
-            panel = packed[p]
+            rows = w[j0:j0 + wd]
             for k in range(K):
-                for j in range(wd, NR):
-                    panel[k, j] = 0.0
-            for k0 in range(0, K, _PACK_BLOCK):
-                k1 = min(K, k0 + _PACK_BLOCK)
+                dst = packed[p, k]
                 for j in range(wd):
-                    src = w[j0 + j]
-                    for k in range(k0, k1):
-                        panel[k, j] = src[k]
+                    dst[j] = rows[j, k]
+                for j in range(wd, NR):
+                    dst[j] = 0.0
         return packed
 
 else:
