@@ -62,7 +62,7 @@ class Plugin:
 
 
 class NoPluginsError(Exception):
-    """A plugin file that defines no plugin."""
+    """A plugin file that defines no plugin, or whose module name is taken."""
 
 
 class PluginNotFoundError(KeyError):
@@ -80,7 +80,7 @@ class Candidate:
     is loaded; an entry point's ``expect_name`` must equal its plugin's name.
     """
 
-    name: str  # the name it is disabled by before loading
+    name: str
     version: str
     source: str
     target: str
