@@ -13,9 +13,9 @@ import sys
 
 from . import __version__
 
-#: command groups, in the order ``rnnlab --help`` lists them; a new group (train, eval,
-#: run, gui, bench) is a module in rnnlab.commands plus its name here
-COMMANDS = ("plugins",)
+#: command modules, in the order ``rnnlab --help`` lists them; a new group is a module in
+#: rnnlab.commands plus its name here
+COMMANDS = ("run", "gui", "train", "evaluate", "plugins")
 
 
 def build_parser() -> argparse.ArgumentParser:

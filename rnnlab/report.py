@@ -38,6 +38,7 @@ def write_report(path: str | Path, history: list[dict], snapshot, title: str) ->
     loss.setLabel("bottom", "epoch")
     loss.setLabel("left", "loss")
     loss.setLogMode(y=True)
+    loss.getAxis("left").enableAutoSIPrefix(False)
     loss.showGrid(x=True, y=True, alpha=0.3)
     loss.addLegend(offset=(-10, 10))
     epochs = np.array([h["epoch"] for h in history], dtype=float)
