@@ -83,6 +83,28 @@ def check_packed(a, packed, c):
 
 
 @jit
+def pack_a(a, out=None):
+    """Copy ``a (M, K)`` into ``apack (ceil(M / TILE_ROWS), K, TILE_ROWS)``, tile ``t``
+    holding rows ``t * TILE_ROWS`` onwards column by column (zeros past ``M``); returns it.
+
+    out: optional preallocated ``apack`` of that shape and ``a``'s dtype.
+    """
+    M, K = a.shape
+    tiles = (M + TILE_ROWS - 1) // TILE_ROWS
+    apack = np.empty((tiles, K, TILE_ROWS), dtype=a.dtype) if out is None else out
+    for t in range(tiles):
+        i0 = t * TILE_ROWS
+        rows = min(TILE_ROWS, M - i0)
+        for k in range(K):
+            dst = apack[t, k]
+            for i in range(rows):
+                dst[i] = a[i0 + i, k]
+            for i in range(rows, TILE_ROWS):
+                dst[i] = 0.0
+    return apack
+
+
+@jit
 def _check_out(packed, k, n):
     if packed.shape != packed_shape(k, n, packed.itemsize):
         raise ValueError("pack_b: out does not have the packed shape of b")
@@ -105,27 +127,29 @@ if not numba.config.DISABLE_JIT:
     def _make_tile(mr, nv):
         """Micro-kernel for a tile of up to ``mr`` rows over one panel of ``nv`` vectors.
 
-        ``tile(a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: ``a``
-        and ``c`` are given by the address of their first tile row and their row strides in
-        bytes. Sets (or adds to) ``rows`` rows (``1 <= rows <= mr``) and the columns
-        ``p * NR : p * NR + nr`` (``1 <= nr <= NR``) of ``c``; rows past ``rows`` are computed
-        from a copy of the first row and not stored. Also prefetches ``pf_n`` cache lines (at
-        most ``2 * K``) starting ``pf_off`` bytes into ``packed`` into L2.
+        ``tile(apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: rows of
+        tile ``t`` of ``apack`` (see :func:`pack_a`) times panel ``p``. Sets (or adds to)
+        ``rows`` rows (``1 <= rows <= mr``) of ``c``, given by the address of its first tile
+        row and its row stride ``ldc`` in bytes, in the columns ``p * NR : p * NR + nr``
+        (``1 <= nr <= NR``). Also prefetches ``pf_n`` cache lines (at most ``2 * K``) starting
+        ``pf_off`` bytes into ``packed`` into L2.
         """
 
         @intrinsic
-        def tile(typingctx, a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
+        def tile(typingctx, apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
                  pf_n):
             if not (isinstance(packed, types.Array) and packed.ndim == 3
-                    and packed.dtype in (types.float32, types.float64)):
+                    and packed.dtype in (types.float32, types.float64)
+                    and isinstance(apack, types.Array) and apack.ndim == 3
+                    and apack.dtype == packed.dtype):
                 return None
-            sig = types.void(types.intp, types.intp, packed, types.intp, types.intp,
-                             types.intp, types.intp, types.intp, types.boolean, types.intp,
-                             types.intp)
+            sig = types.void(apack, types.intp, packed, types.intp, types.intp, types.intp,
+                             types.intp, types.intp, types.boolean, types.intp, types.intp)
 
             def codegen(context, builder, signature, args):
+                a_arr = context.make_array(signature.args[0])(context, builder, args[0])
                 p_arr = context.make_array(signature.args[2])(context, builder, args[2])
-                a0, lda_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, pf_n_v = args
+                _, t_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, pf_n_v = args
 
                 elt = context.get_data_type(signature.args[2].dtype)
                 size = context.get_abi_sizeof(elt)
@@ -147,6 +171,7 @@ if not numba.config.DISABLE_JIT:
                     f"llvm.masked.store.{vname}.p0")
                 prefetch = cgutils.get_or_insert_function(
                     mod, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+                invariant = mod.add_metadata([])
 
                 def const(x):
                     return ir.Constant(intp, x)
@@ -155,16 +180,15 @@ if not numba.config.DISABLE_JIT:
                     """``i8*`` pointer ``offset`` bytes past ``base``."""
                     return builder.gep(builder.bitcast(base, i8p), [offset], inbounds=True)
 
-                def typed(ptr, ty):
-                    return builder.bitcast(ptr, ty.as_pointer())
+                def load(ptr, ty):
+                    value = builder.load(builder.bitcast(ptr, ty.as_pointer()), align=size)
+                    value.set_metadata("invariant.load", invariant)
+                    return value
 
-                a_base = builder.inttoptr(a0, i8p)
-                c_base = builder.inttoptr(c0, i8p)
+                a_s0 = cgutils.unpack_tuple(builder, a_arr.strides, 3)[0]
                 p_s0 = cgutils.unpack_tuple(builder, p_arr.strides, 3)[0]
                 k_len = cgutils.unpack_tuple(builder, p_arr.shape, 3)[1]
-                valid = [builder.icmp_signed("<", const(i), rows_v) for i in range(mr)]
-                a_rows = [at(a_base, builder.select(valid[i], builder.mul(const(i), lda_v),
-                                                    const(0))) for i in range(mr)]
+                a_tile = at(a_arr.data, builder.mul(t_v, a_s0))
                 panel = at(p_arr.data, builder.mul(p_v, p_s0))
                 pf_base = builder.gep(builder.bitcast(p_arr.data, i8p), [pf_off_v])
                 zero = ir.Constant(vec, [ir.Constant(elt, 0.0)] * width)
@@ -181,12 +205,10 @@ if not numba.config.DISABLE_JIT:
                                 builder.gep(pf_base, [builder.mul(line, const(_LINE))]),
                                 ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
                     bk = at(panel, builder.mul(k, const(nv * _VECTOR_BYTES)))
-                    bvs = [builder.load(typed(at(bk, const(j * _VECTOR_BYTES)), vec),
-                                        align=size) for j in range(nv)]
-                    koff = builder.mul(k, const(size))
+                    bvs = [load(at(bk, const(j * _VECTOR_BYTES)), vec) for j in range(nv)]
+                    ak = at(a_tile, builder.mul(k, const(TILE_ROWS * size)))
                     for i in range(mr):
-                        s = builder.load(typed(at(a_rows[i], koff), elt), align=size)
-                        sv = _splat(builder, s, vec)
+                        sv = _splat(builder, load(at(ak, const(i * size)), elt), vec)
                         for j in range(nv):
                             acc = builder.call(fma, [sv, bvs[j], builder.load(accs[i][j])])
                             builder.store(acc, accs[i][j])
@@ -196,12 +218,15 @@ if not numba.config.DISABLE_JIT:
                 masks = [builder.icmp_signed("<", lanes, _splat(
                     builder, builder.sub(nr_v, const(j * width)), lanes.type)) for j in range(nv)]
                 align = ir.Constant(i32, size)
+                c_base = builder.inttoptr(c0, i8p)
                 col0 = builder.mul(builder.mul(p_v, const(nv * width)), const(size))
                 for i in range(mr):
-                    with builder.if_then(valid[i], likely=True):
+                    valid = builder.icmp_signed("<", const(i), rows_v)
+                    with builder.if_then(valid, likely=True):
                         crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
                         for j in range(nv):
-                            ptr = typed(at(crow, const(j * _VECTOR_BYTES)), vec)
+                            ptr = builder.bitcast(at(crow, const(j * _VECTOR_BYTES)),
+                                                  vec.as_pointer())
                             val = builder.load(accs[i][j])
                             with builder.if_then(acc_flag):
                                 old = builder.call(masked_load, [ptr, align, masks[j], zero])
@@ -217,22 +242,16 @@ if not numba.config.DISABLE_JIT:
     _tile4, _tile8, _tile12 = (_make_tile(mr, PANEL_VECTORS) for mr in (4, 8, TILE_ROWS))
 
     @jit
-    def _gemm_core(a_ptr, lda, packed, c_ptr, ldc, M, N, accumulate, p0, p1):
-        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``, ``a`` and ``c`` given by the
-        addresses of their first elements and their row strides in bytes.
+    def _gemm_core(apack, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b`` with ``a`` packed in ``apack``
+        and ``c`` given by the address of its first element and its row stride in bytes.
 
-        Compiled once per dtype whatever the layouts of the callers' arrays. Rows go in tiles
-        of 12, 8 or 4 (the last tile may be partly empty): one to four rows cost the same
-        (FMA latency bound), so ``M <= 4`` needs no smaller tile.
+        Compiled once per dtype whatever the layouts of the callers' arrays.
         """
         if M <= 0 or p1 <= p0:
             return
+        tiles = apack.shape[0]
         panel_bytes = packed.strides[0]
-        tiles = 0
-        rem = M
-        while rem > 0:
-            rem -= TILE_ROWS if rem > 8 else (8 if rem > 4 else 4)
-            tiles += 1
         lines = panel_bytes // _LINE
         share = (lines + tiles - 1) // tiles
         NR = packed.shape[2]
@@ -240,30 +259,28 @@ if not numba.config.DISABLE_JIT:
             nr = min(NR, N - p * NR)
             i0 = 0
             for t in range(tiles):
-                rows = M - i0
+                rows = min(TILE_ROWS, M - i0)
                 pf_n = 0
                 if p + 1 < p1:
                     pf_n = max(0, min(share, lines - t * share))
                 pf_off = (p + 1) * panel_bytes + t * share * _LINE
-                a_t = a_ptr + i0 * lda
                 c_t = c_ptr + i0 * ldc
                 if rows > 8:
-                    _tile12(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                    i0 += TILE_ROWS
+                    _tile12(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif rows > 4:
-                    _tile8(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                    i0 += 8
+                    _tile8(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 else:
-                    _tile4(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                    i0 += 4
+                    _tile4(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                i0 += rows
 
     @jit
     def gemm_packed_panels(a, packed, c, accumulate, p0, p1):
         """:func:`gemm_packed` restricted to panels ``p0 <= p < p1`` (columns ``p0 * NR`` to
         ``min(p1 * NR, N)``), without checks: for callers that split the panels across threads
         and check once with :func:`check_packed`."""
-        _gemm_core(np.int64(a.ctypes.data), a.strides[0], packed, np.int64(c.ctypes.data),
-                   c.strides[0], a.shape[0], c.shape[1], bool(accumulate), int(p0), int(p1))
+        apack = pack_a(a)
+        _gemm_core(apack, a.shape[0], packed, np.int64(c.ctypes.data), c.strides[0],
+                   c.shape[1], bool(accumulate), int(p0), int(p1))
 
     @jit
     def pack_b(b, out=None):
