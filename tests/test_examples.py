@@ -1,18 +1,21 @@
-"""The scripts in examples/ run with tiny settings and reach their lessons' results."""
+"""The scripts in examples/ run with tiny settings and reach their lessons' results; the
+code blocks of the user guides run as written."""
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
 import math
+import re
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
 
-# pure-Python kernels (NUMBA_DISABLE_JIT=1) make these minutes instead of seconds
-pytestmark = pytest.mark.slow
+# pure-Python kernels (NUMBA_DISABLE_JIT=1) make training runs minutes instead of seconds
+slow = pytest.mark.slow
 
 
 def example(name: str):
@@ -28,6 +31,7 @@ def test_every_example_is_tested():
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
+@slow
 def test_sine_prediction_beats_the_constant_guess(capsys):
     mse = example("sine_prediction").main(
         ["--samples", "400", "--length", "30", "--hidden", "16", "--epochs", "6"])
@@ -37,6 +41,7 @@ def test_sine_prediction_beats_the_constant_guess(capsys):
     assert len(train) == 6 and train[-1] < 0.1 * train[0]
 
 
+@slow
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_char_classification_far_above_chance(cell, capsys):
     acc = example("char_classification").main(
@@ -45,6 +50,7 @@ def test_char_classification_far_above_chance(cell, capsys):
     assert "final validation accuracy" in capsys.readouterr().out
 
 
+@slow
 def test_bidirectional_sentiment_reversal_and_both_directions_help(capsys):
     acc = example("bidirectional_sentiment").main(["--hidden", "16"])
     assert set(acc) == {"forward", "reversed", "bidirectional"}
@@ -54,6 +60,7 @@ def test_bidirectional_sentiment_reversal_and_both_directions_help(capsys):
     assert 'reversed: e.g. "overall dreadful rather not was meal my"' in out
 
 
+@slow
 def test_gradient_clipping_shows_the_explosion_and_bounds_the_updates(capsys):
     r = example("gradient_clipping").main(
         ["--steps", "3", "--batch-size", "8"])
@@ -65,6 +72,7 @@ def test_gradient_clipping_shows_the_explosion_and_bounds_the_updates(capsys):
     assert "Part 1" in out and "Part 2" in out
 
 
+@slow
 def test_many_to_many_labelling_ignores_padding(capsys):
     acc = example("many_to_many_labelling").main(
         ["--samples", "400", "--hidden", "16", "--epochs", "3"])
@@ -78,6 +86,7 @@ def test_load_pytorch_weights_from_committed_files(capsys):
     assert "torch_lstm.safetensors" in capsys.readouterr().out
 
 
+@slow
 def test_load_pytorch_weights_with_torch(capsys):
     pytest.importorskip("torch")
     worst = example("load_pytorch_weights").main(["--hidden", "6", "--length", "5"])
@@ -92,3 +101,34 @@ def test_example_is_a_lesson_and_a_script(path):
     assert module.__doc__ and module.__doc__.strip().splitlines()[0].endswith(".")
     assert list(inspect.signature(module.main).parameters) == ["argv"]
     assert path.read_text().rstrip().endswith('if __name__ == "__main__":\n    main()')
+
+
+@pytest.fixture
+def keep_thread_settings():
+    """The guides call ``rl.set_threads``; put Numba's and every BLAS's count back after."""
+    import numba
+    import scipy.linalg.cython_blas  # noqa: F401  (loaded first, so it is restored too)
+    from threadpoolctl import threadpool_limits
+
+    n = numba.get_num_threads()
+    with threadpool_limits(limits=None):
+        yield
+    numba.set_num_threads(n)
+
+
+def python_blocks(doc: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", (ROOT / "docs" / doc).read_text(),
+                      re.S | re.M)
+
+
+@pytest.mark.parametrize("doc", ["scripting.md"])
+def test_guide_code_blocks_run_in_order(doc, tmp_path, monkeypatch, keep_thread_settings):
+    blocks = python_blocks(doc)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{doc} block {i + 1}", "exec"), namespace)
+        except Exception as exc:
+            raise AssertionError(f"{doc}: block {i + 1} failed:\n{block}") from exc
