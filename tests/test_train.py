@@ -132,6 +132,20 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert stop.checkpoint == str(tmp_path / "last.safetensors")
 
 
+def test_overflow_in_the_forward_pass_stops_cleanly():
+    cfg = config(cell="rnn_relu", optimizer="sgd", lr=1e4, clip=None, epochs=5)
+    events = list(Trainer(cfg, task=ToySine()).run())
+    assert events[-1].reason == "non_finite"
+    assert "step" in events[-1].message
+
+
+def test_checkpoint_files_are_readable_by_others(tmp_path):
+    tr = Trainer(config(max_steps=1), task=ToySine())
+    list(tr.run())
+    path = tr.save(tmp_path / "c.safetensors")
+    assert path.stat().st_mode & 0o644 == 0o644
+
+
 def test_early_stopping():
     events = list(Trainer(config(epochs=50, lr=1e-9, patience=2), task=ToySine()).run())
     assert events[-1].reason == "early_stopping"

@@ -42,6 +42,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--dtype", choices=("float32", "float64"))
     p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="threads for kernels and BLAS (default: all)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a task parameter, e.g. --param length=60 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/TASK)")
@@ -124,6 +125,10 @@ def run(args) -> int:
     from ..engine.registry import PluginNotFoundError
 
     try:
+        if args.threads is not None:
+            from ..engine.config import set_threads
+
+            set_threads(args.threads)
         trainer, out = build_trainer(args)
     except (ValueError, PluginNotFoundError, CheckpointError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
@@ -161,5 +166,7 @@ def run(args) -> int:
                             f"{c.task} · {c.cell} · hidden {c.hidden_size} · step "
                             f"{trainer.step}")
         print(f"report: {path}")
-    print(f"run folder: {out} (metrics.csv, last.safetensors, best.safetensors)")
+    written = [n for n in ("metrics.csv", "last.safetensors", "best.safetensors", "report.png")
+               if (out / n).exists()]
+    print(f"run folder: {out} ({', '.join(written) or 'nothing written yet'})")
     return 1 if stop is not None and stop.reason == "non_finite" else 0

@@ -25,6 +25,7 @@ from .model import SequenceModel
 from .module import FLOAT_DTYPES
 from .optim import SGD, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
 from .task import Task
+from .validate import NonFiniteError
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 SCHEDULES = (None, "cosine", "step")
@@ -288,8 +289,11 @@ class Trainer:
         model = self.model
         model.train()
         model.zero_grad()
-        pred = model(batch.x, batch.lengths)
         with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                pred = model(batch.x, batch.lengths)
+            except NonFiniteError as exc:
+                return math.nan, math.nan, f"the forward pass overflowed ({exc})"
             loss = float(self.loss_fn(pred, batch.y))
         if not math.isfinite(loss):
             return loss, math.nan, f"the loss is {loss}"

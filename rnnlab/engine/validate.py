@@ -7,6 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 
+class NonFiniteError(ValueError):
+    """An array holds NaN or Inf where finite values are required."""
+
+
 def describe(a) -> str:
     """Short description of an argument for error messages."""
     if isinstance(a, np.ndarray):
@@ -37,7 +41,7 @@ def check_array(name: str, a, shape: Sequence[int | None] | None = None, dtype=N
         raise ValueError(f"{name}: expected a C-contiguous array, got a strided view "
                          "(use np.ascontiguousarray)")
     if finite and a.size and not np.isfinite(a).all():
-        raise ValueError(f"{name}: expected finite values, got NaN or Inf")
+        raise NonFiniteError(f"{name}: expected finite values, got NaN or Inf")
     return a
 
 
