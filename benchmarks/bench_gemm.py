@@ -1,14 +1,14 @@
 """Packed-weight GEMM against BLAS, per shape, in one process.
 
 For ``c (M, N) = a (M, K) @ w.T`` with ``w (N, K)`` as in the recurrent step: GFLOP/s of
-``gemm_packed`` (one thread), of ``gemm_packed_panels`` split over two threads (``prange``
-per call), of ``np.dot(a, w.T, c)`` inside a compiled loop (scipy's OpenBLAS, the path the
-sequence kernels used) and of numpy's ``np.matmul`` (numpy's OpenBLAS). Rounds interleave the
+``gemm_packed`` (one thread), of ``gemm_packed_parallel`` (Numba's threads, one parallel
+region per call), of ``np.dot(a, w.T, c)`` inside a compiled loop (scipy's OpenBLAS, the path
+the sequence kernels used) and of numpy's ``np.matmul`` (numpy's OpenBLAS). Rounds interleave the
 variants; medians over rounds are printed with the ratio ours/np.dot. Packing time is shown
 per shape (paid once per sequence, not per step).
 
-    python benchmarks/bench_gemm.py [--blas-threads 1] [--rounds 9] [--min-time 0.05]
-                                    [--dtype float32 float64] [--quick]
+    python benchmarks/bench_gemm.py [--threads 2] [--blas-threads 1] [--rounds 9]
+                                    [--min-time 0.05] [--dtype float32 float64] [--quick]
 
 BLAS variables (``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``) are those of the calling
 environment and are printed. The machine is shared: also printed is the load average, and
@@ -38,25 +38,20 @@ QUICK = [(32, 512, 2048), (32, 128, 512), (32, 32, 128), (1, 512, 2048)]
 
 
 def _build():
-    import numba
-
-    from rnnlab.engine.config import JIT_OPTIONS, jit
-    from rnnlab.engine.kernels.gemm import gemm_packed, gemm_packed_panels
+    from rnnlab.engine.config import jit
+    from rnnlab.engine.kernels.gemm import apack_shape, gemm_packed, gemm_packed_parallel
 
     @jit
     def ours(a, packed, c, reps):
+        work = np.empty(apack_shape(a.shape[0], a.shape[1]), a.dtype)
         for _ in range(reps):
-            gemm_packed(a, packed, c, False)
+            gemm_packed(a, packed, c, False, work)
 
-    @numba.njit(parallel=True, **JIT_OPTIONS)
-    def _ours2_once(a, packed, c):
-        n = packed.shape[0]
-        for t in numba.prange(2):
-            gemm_packed_panels(a, packed, c, False, t * n // 2, (t + 1) * n // 2)
-
+    @jit
     def ours2(a, packed, c, reps):
+        work = np.empty(apack_shape(a.shape[0], a.shape[1]), a.dtype)
         for _ in range(reps):
-            _ours2_once(a, packed, c)
+            gemm_packed_parallel(a, packed, c, False, work)
 
     @jit
     def dot(a, w, c, reps):
@@ -68,7 +63,7 @@ def _build():
         for _ in range(reps):
             np.matmul(a, wt, out=c)
 
-    return {"ours": ours, "ours 2T": ours2, "np.dot (njit)": dot, "np.matmul": matmul}
+    return {"ours": ours, "ours parallel": ours2, "np.dot (njit)": dot, "np.matmul": matmul}
 
 
 def _time(fn, args, reps):
@@ -79,6 +74,8 @@ def _time(fn, args, reps):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="Numba threads for the parallel variant")
     ap.add_argument("--blas-threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed call group")
@@ -93,6 +90,7 @@ def main(argv=None) -> int:
     from rnnlab.engine.kernels.gemm import pack_bt
 
     threadpool_limits(limits=args.blas_threads, user_api="blas")
+    numba.set_num_threads(args.threads)
     for lib in threadpool_info():
         print(f"{lib['internal_api']} {lib.get('version')} {lib.get('architecture')} "
               f"threads={lib['num_threads']} {Path(lib['filepath']).name}")
@@ -101,7 +99,8 @@ def main(argv=None) -> int:
           f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS"):
         print(f"{var}={os.environ.get(var, '(unset)')}")
-    print(f"BLAS threads {args.blas_threads}; numba threading layer after the first call below")
+    print(f"BLAS threads {args.blas_threads}, Numba threads {args.threads} (threading layer "
+          "printed after the first call)")
     rng = np.random.default_rng(0)
     names = list(fns)
     header = " ".join(f"{n:>14}" for n in names)

@@ -15,10 +15,14 @@ import pytest
 
 from rnnlab.engine.config import jit
 from rnnlab.engine.kernels.gemm import (
+    TILE_ROWS,
+    apack_shape,
     check_packed,
     empty_packed,
+    gemm_apacked,
     gemm_packed,
-    gemm_packed_panels,
+    gemm_packed_parallel,
+    pack_a,
     pack_b,
     pack_bt,
     packed_shape,
@@ -51,6 +55,7 @@ def test_panel_layout_constants():
     assert panel_width(4) == 32 and panel_width(8) == 16
     assert packed_shape(5, 33, 4) == (2, 5, 32)
     assert packed_shape(5, 32, 8) == (2, 5, 16)
+    assert apack_shape(13, 5) == (2, 5, TILE_ROWS)
     p = empty_packed(7, 40, np.float32)
     assert p.shape == (2, 7, 32) and p.dtype == np.float32
     assert p.ctypes.data % 64 == 0 and p.flags.c_contiguous
@@ -80,6 +85,24 @@ def test_pack_b_and_pack_bt_agree_for_every_layout(dtype, rng):
     wide = rng.standard_normal((2 * N, K + 3)).astype(dtype)
     view = wide[::2, 1:K + 1]
     np.testing.assert_array_equal(pack_bt(view), pack_b(np.ascontiguousarray(view.T)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_a_layout(dtype, rng):
+    M, K = 2 * TILE_ROWS + 5, 7
+    a = rng.standard_normal((M, K)).astype(dtype)
+    apack = pack_a(a)
+    assert apack.shape == apack_shape(M, K)
+    for t in range(apack.shape[0]):
+        for i in range(TILE_ROWS):
+            row = t * TILE_ROWS + i
+            want = a[row] if row < M else np.zeros(K, dtype)
+            np.testing.assert_array_equal(apack[t, :, i], want)
+    out = np.full(apack_shape(M, K), np.nan, dtype)
+    pack_a(a, out)
+    np.testing.assert_array_equal(out, apack)
+    with pytest.raises(ValueError):
+        pack_a(a, np.empty(apack_shape(M + TILE_ROWS, K), dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -141,18 +164,39 @@ def test_views_are_read_and_written_in_bounds(dtype, accumulate, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_panel_ranges_compose(dtype, rng):
-    M, K, N = 10, 24, 100
+    M, K, N = 14, 24, 100
     a = rng.standard_normal((M, K)).astype(dtype)
     w = rng.standard_normal((N, K)).astype(dtype)
     packed = pack_bt(w)
     c = np.full((M, N), np.nan, dtype)
     check_packed(a, packed, c)
+    apack = pack_a(a)
     NP = packed.shape[0]
     for p0, p1 in [(0, 1), (1, NP - 1), (NP - 1, NP)]:
-        gemm_packed_panels(a, packed, c, False, p0, p1)
-    _assert_close(c, _reference(a, w.T, c, False), dtype, K)
-    gemm_packed_panels(a, packed, c, True, 0, NP)
-    _assert_close(c, 2 * _reference(a, w.T, c, False), dtype, K)
+        gemm_apacked(apack, packed, c, False, p0, p1)
+    want = _reference(a, w.T, c, False)
+    _assert_close(c, want, dtype, K)
+    gemm_apacked(apack, packed, c, True, 0, NP)
+    _assert_close(c, 2 * want, dtype, K)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_workspace_and_parallel_match(dtype, accumulate, rng):
+    for M, K, N in [(1, 40, 300), (7, 64, 33), (32, 128, 512), (45, 17, 1000)]:
+        a = rng.standard_normal((M, K)).astype(dtype)
+        w = rng.standard_normal((N, K)).astype(dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        packed = pack_bt(w)
+        want = _reference(a, w.T, c0, accumulate)
+        work = np.full(apack_shape(M, K), np.nan, dtype)
+        for fn, extra in ((gemm_packed, (work,)), (gemm_packed_parallel, ()),
+                          (gemm_packed_parallel, (work,))):
+            c = c0.copy()
+            fn(a, packed, c, accumulate, *extra)
+            _assert_close(c, want, dtype, K)
+    with pytest.raises(ValueError):
+        gemm_packed(a, packed, c, False, np.empty(apack_shape(M + 20, K), dtype))
 
 
 def test_degenerate_sizes(rng):
@@ -170,8 +214,9 @@ def _sequence(h0, w, steps, out):
     """A recurrent loop as the sequence kernels run it: pack once, one product per step."""
     packed = pack_bt(w)
     h = h0.copy()
+    work = np.empty(apack_shape(h.shape[0], h.shape[1]), h.dtype)
     for _ in range(steps):
-        gemm_packed(h, packed, out, False)
+        gemm_packed(h, packed, out, False, work)
         for i in range(h.shape[0]):
             for j in range(h.shape[1]):
                 h[i, j] = 0.5 * out[i, j]
@@ -209,38 +254,55 @@ def test_shape_errors(rng):
 
 _SCRIPT = textwrap.dedent("""
     import json, numpy as np
+    from rnnlab.engine.config import jit
     from rnnlab.engine.kernels import gemm
+
+    @jit
+    def caller(a, packed, c):
+        gemm.gemm_packed_parallel(a, packed, c, False)
+
     rng = np.random.default_rng(1)
     a = rng.standard_normal((9, 20)).astype(np.float32)
-    w = rng.standard_normal((50, 20)).astype(np.float32)
-    c = np.empty((9, 50), np.float32)
+    w = rng.standard_normal((500, 20)).astype(np.float32)
+    c = np.empty((9, 500), np.float32)
     gemm.gemm_packed(a, gemm.pack_bt(w), c, False)
     err = float(np.abs(c - a @ w.T).max())
-    stats = getattr(gemm.gemm_packed, "stats", None)
-    misses = sum(stats.cache_misses.values()) if stats else -1
+    c[...] = np.nan
+    caller(a, gemm.pack_bt(w), c)
+    err = max(err, float(np.abs(c - a @ w.T).max()))
+    misses = 0
+    for fn in (gemm.gemm_packed, gemm.pack_bt, caller):
+        stats = getattr(fn, "stats", None)
+        misses += sum(stats.cache_misses.values()) if stats else -1
     print(json.dumps({"err": err, "misses": misses}))
 """)
 
 
-def _run(env):
-    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
+def _run(env, script):
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
                          text=True, timeout=300, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the suite already runs without the JIT")
-def test_numpy_path_without_jit():
+def test_numpy_path_without_jit(tmp_path):
+    script = tmp_path / "gemm_script.py"
+    script.write_text(_SCRIPT)
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    assert _run(env)["err"] < 1e-4
+    assert _run(env, script)["err"] < 1e-4
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="needs the JIT")
 def test_second_process_loads_from_cache(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    """Nothing recompiles in a second process, and a cached caller of the parallel variant
+    runs from the cache."""
+    script = tmp_path / "gemm_script.py"
+    script.write_text(_SCRIPT)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("NUMBA_DISABLE_JIT", None)
-    first = _run(env)
-    second = _run(env)
+    first = _run(env, script)
+    second = _run(env, script)
     assert first["err"] < 1e-4 and second["err"] < 1e-4
     assert first["misses"] > 0
     assert second["misses"] == 0

@@ -4,21 +4,27 @@ The sequence kernels multiply the same recurrent weight by a thin state matrix (
 at every timestep. A BLAS call re-packs the whole weight each time; here the weight is packed
 once into column panels and a register-blocked micro-kernel streams each panel contiguously.
 
-Packed layout: ``packed (NP, K, NR)`` with ``packed[p, k, j] = b[k, p * NR + j]`` and zeros past
-``N`` in the last panel; ``NR`` = :data:`PANEL_VECTORS` 64-byte vectors (32 float32 or 16
-float64 columns), ``NP = ceil(N / NR)``. Buffers from :func:`empty_packed` are 64-byte aligned.
+Layouts:
+
+- ``packed (NP, K, NR)``: ``packed[p, k, j] = b[k, p * NR + j]``, zeros past ``N`` in the last
+  panel. ``NR`` = :data:`PANEL_VECTORS` 64-byte vectors (32 float32 or 16 float64 columns),
+  ``NP = ceil(N / NR)``. :func:`empty_packed` buffers are 64-byte aligned.
+- ``apack (T, K, TILE_ROWS)``: ``a`` in tiles of :data:`TILE_ROWS` rows, ``apack[t, k, i] =
+  a[t * TILE_ROWS + i, k]`` (zeros past ``M``), so a tile's rows sit at fixed offsets.
 
 The micro-kernel is an ``@intrinsic`` emitting explicit 512-bit vectors and ``llvm.fma`` (plain
-loops with scalar accumulators do not vectorise): an ``mr x NR`` tile of accumulators stays in
-registers for the whole ``K`` loop while the panel streams through. Each tile also prefetches a
-share of the next panel into L2, so a weight larger than L2 streams from memory while the
-current panel is being used. Under ``NUMBA_DISABLE_JIT=1`` the same API runs as NumPy.
+loops with scalar accumulators do not vectorise): a tile of up to 12 rows x ``NR`` columns of
+accumulators stays in registers for the whole ``K`` loop while the panel streams through. Each
+tile also prefetches a share of the next panel into L2, so a weight larger than L2 streams
+from memory while the current panel is in use. Under ``NUMBA_DISABLE_JIT=1`` the same
+functions run as NumPy.
 
-Usage inside a sequence kernel (``w_hh (G, P)``, state ``h (B, P)``, ``hw (B, G)``)::
+In a sequence kernel (``w_hh (G, P)``, state ``h (B, P)``, ``hw (B, G)``)::
 
-    wp = pack_bt(w_hh)                      # once per call: b = w_hh.T
+    wp = pack_bt(w_hh)                          # once per call: b = w_hh.T
+    work = np.empty(apack_shape(B, P), h.dtype)
     for s in range(T):
-        gemm_packed(h, wp, hw, False)       # hw = h @ w_hh.T
+        gemm_packed(h, wp, hw, False, work)     # hw = h @ w_hh.T
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..config import jit
+from ..config import JIT_OPTIONS, jit
 
 #: 64-byte vectors per panel row: a panel is ``PANEL_VECTORS * 64 // itemsize`` columns wide.
 PANEL_VECTORS = 2
 
-#: Most rows of ``a`` per micro-kernel tile (``TILE_ROWS x PANEL_VECTORS`` accumulators).
+#: Rows of ``a`` per tile of ``apack`` and most rows per micro-kernel call.
 TILE_ROWS = 12
+
+#: Panels per chunk of work in :func:`gemm_packed_parallel`.
+PARALLEL_PANELS = 8
 
 _VECTOR_BYTES = 64
 _LINE = 64
@@ -46,19 +55,24 @@ def panel_width(itemsize):
 
 @jit
 def packed_shape(k, n, itemsize):
-    """Shape ``(NP, K, NR)`` of the packed form of a ``(K, N)`` matrix."""
+    """Shape ``(NP, K, NR)`` of the packed form of ``b (K, N)``."""
     nr = panel_width(itemsize)
     return ((n + nr - 1) // nr, k, nr)
 
 
 @jit
+def apack_shape(m, k):
+    """Shape ``(T, K, TILE_ROWS)`` of the packed form of ``a (M, K)``."""
+    return ((m + TILE_ROWS - 1) // TILE_ROWS, k, TILE_ROWS)
+
+
+@jit
 def empty_packed(k, n, dtype):
-    """Uninitialised, 64-byte aligned ``packed (NP, K, NR)`` for a ``(K, N)`` matrix."""
+    """Uninitialised, 64-byte aligned ``packed (NP, K, NR)`` for ``b (K, N)``."""
     itemsize = np.empty(0, dtype=dtype).itemsize
     NP, K, NR = packed_shape(k, n, itemsize)
     size = NP * K * NR
-    pad = _VECTOR_BYTES // itemsize
-    buf = np.empty(size + pad, dtype=dtype)
+    buf = np.empty(size + _VECTOR_BYTES // itemsize, dtype=dtype)
     off = (-buf.ctypes.data % _VECTOR_BYTES) // itemsize
     return buf[off:off + size].reshape((NP, K, NR))
 
@@ -83,37 +97,24 @@ def check_packed(a, packed, c):
 
 
 @jit
-def pack_a(a, out=None):
-    """Copy ``a (M, K)`` into ``apack (ceil(M / TILE_ROWS), K, TILE_ROWS)``, tile ``t``
-    holding rows ``t * TILE_ROWS`` onwards column by column (zeros past ``M``); returns it.
-
-    out: optional preallocated ``apack`` of that shape and ``a``'s dtype.
-    """
-    M, K = a.shape
-    tiles = (M + TILE_ROWS - 1) // TILE_ROWS
-    apack = np.empty((tiles, K, TILE_ROWS), dtype=a.dtype) if out is None else out
-    for t in range(tiles):
-        i0 = t * TILE_ROWS
-        rows = min(TILE_ROWS, M - i0)
-        for k in range(K):
-            dst = apack[t, k]
-            for i in range(rows):
-                dst[i] = a[i0 + i, k]
-            for i in range(rows, TILE_ROWS):
-                dst[i] = 0.0
-    return apack
-
-
-@jit
-def _check_out(packed, k, n):
-    if packed.shape != packed_shape(k, n, packed.itemsize):
-        raise ValueError("pack_b: out does not have the packed shape of b")
+def _check_shape(buf, shape, what):
+    if buf.shape != shape:
+        raise ValueError(what)
 
 
 if not numba.config.DISABLE_JIT:
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
+
+    # A cached function that calls a parallel one does not start Numba's thread pool when it
+    # is loaded from the cache and can crash (numba issues 8578 and 9938): start it here.
+    try:
+        from numba.np.ufunc.parallel import _launch_threads
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        _launch_threads()
 
     def _splat(builder, value, vec_type):
         """``vec_type`` vector with every lane equal to the scalar ``value``."""
@@ -124,16 +125,18 @@ if not numba.config.DISABLE_JIT:
                                       ir.Constant(ir.VectorType(i32, vec_type.count),
                                                   [0] * vec_type.count))
 
-    def _make_tile(mr, nv):
-        """Micro-kernel for a tile of up to ``mr`` rows over one panel of ``nv`` vectors.
+    def _make_tile(mr, ks):
+        """Micro-kernel for up to ``mr`` rows over one panel, ``ks`` accumulator sets.
 
-        ``tile(apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: rows of
-        tile ``t`` of ``apack`` (see :func:`pack_a`) times panel ``p``. Sets (or adds to)
-        ``rows`` rows (``1 <= rows <= mr``) of ``c``, given by the address of its first tile
-        row and its row stride ``ldc`` in bytes, in the columns ``p * NR : p * NR + nr``
-        (``1 <= nr <= NR``). Also prefetches ``pf_n`` cache lines (at most ``2 * K``) starting
-        ``pf_off`` bytes into ``packed`` into L2.
+        ``tile(apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: tile
+        ``t`` of ``apack`` times panel ``p`` of ``packed``. Sets (or adds to) ``rows`` rows
+        (``1 <= rows <= mr``) of ``c``, given by the address of its first tile row and its row
+        stride ``ldc`` in bytes, in the columns ``p * NR : p * NR + nr`` (``1 <= nr <= NR``).
+        ``ks > 1`` splits ``K`` over independent accumulators (for few rows, where one chain
+        per accumulator would wait on the FMA latency). With ``ks == 1`` it also prefetches
+        ``pf_n`` cache lines (at most ``2 * K``) from ``pf_off`` bytes into ``packed`` to L2.
         """
+        nv = PANEL_VECTORS
 
         @intrinsic
         def tile(typingctx, apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
@@ -190,28 +193,44 @@ if not numba.config.DISABLE_JIT:
                 k_len = cgutils.unpack_tuple(builder, p_arr.shape, 3)[1]
                 a_tile = at(a_arr.data, builder.mul(t_v, a_s0))
                 panel = at(p_arr.data, builder.mul(p_v, p_s0))
-                pf_base = builder.gep(builder.bitcast(p_arr.data, i8p), [pf_off_v])
                 zero = ir.Constant(vec, [ir.Constant(elt, 0.0)] * width)
-                accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nv)]
-                        for _ in range(mr)]
+                accs = [[[cgutils.alloca_once_value(builder, zero) for _ in range(nv)]
+                         for _ in range(mr)] for _ in range(ks)]
 
-                with cgutils.for_range(builder, k_len) as loop:
-                    k = loop.index
-                    for second in (False, True):
-                        line = builder.add(k, k_len) if second else k
-                        with builder.if_then(builder.icmp_signed("<", line, pf_n_v),
-                                             likely=not second):
-                            builder.call(prefetch, [
-                                builder.gep(pf_base, [builder.mul(line, const(_LINE))]),
-                                ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+                def step(k, s):
+                    """Accumulate row ``k`` of the panel into accumulator set ``s``."""
                     bk = at(panel, builder.mul(k, const(nv * _VECTOR_BYTES)))
                     bvs = [load(at(bk, const(j * _VECTOR_BYTES)), vec) for j in range(nv)]
                     ak = at(a_tile, builder.mul(k, const(TILE_ROWS * size)))
                     for i in range(mr):
                         sv = _splat(builder, load(at(ak, const(i * size)), elt), vec)
                         for j in range(nv):
-                            acc = builder.call(fma, [sv, bvs[j], builder.load(accs[i][j])])
-                            builder.store(acc, accs[i][j])
+                            slot = accs[s][i][j]
+                            builder.store(builder.call(fma, [sv, bvs[j], builder.load(slot)]),
+                                          slot)
+
+                if ks == 1:
+                    pf_base = builder.gep(builder.bitcast(p_arr.data, i8p), [pf_off_v])
+                    with cgutils.for_range(builder, k_len) as loop:
+                        k = loop.index
+                        for second in (False, True):
+                            line = builder.add(k, k_len) if second else k
+                            with builder.if_then(builder.icmp_signed("<", line, pf_n_v),
+                                                 likely=not second):
+                                builder.call(prefetch, [
+                                    builder.gep(pf_base, [builder.mul(line, const(_LINE))]),
+                                    ir.Constant(i32, 0), ir.Constant(i32, 2),
+                                    ir.Constant(i32, 1)])
+                        step(k, 0)
+                else:
+                    blocks = builder.sdiv(k_len, const(ks))
+                    with cgutils.for_range(builder, blocks) as loop:
+                        k0 = builder.mul(loop.index, const(ks))
+                        for s in range(ks):
+                            step(builder.add(k0, const(s)), s)
+                    with cgutils.for_range(builder, k_len,
+                                           start=builder.mul(blocks, const(ks))) as loop:
+                        step(loop.index, 0)
 
                 # Lanes at or past ``nr`` are neither read nor written (the edge panel).
                 lanes = ir.Constant(ir.VectorType(intp, width), [const(q) for q in range(width)])
@@ -227,38 +246,42 @@ if not numba.config.DISABLE_JIT:
                         for j in range(nv):
                             ptr = builder.bitcast(at(crow, const(j * _VECTOR_BYTES)),
                                                   vec.as_pointer())
-                            val = builder.load(accs[i][j])
+                            total = builder.load(accs[0][i][j])
+                            for s in range(1, ks):
+                                total = builder.fadd(total, builder.load(accs[s][i][j]))
+                            builder.store(total, accs[0][i][j])
                             with builder.if_then(acc_flag):
                                 old = builder.call(masked_load, [ptr, align, masks[j], zero])
-                                builder.store(builder.fadd(old, val), accs[i][j])
+                                builder.store(builder.fadd(old, total), accs[0][i][j])
                             builder.call(masked_store,
-                                         [builder.load(accs[i][j]), ptr, align, masks[j]])
+                                         [builder.load(accs[0][i][j]), ptr, align, masks[j]])
                 return context.get_dummy_value()
 
             return sig, codegen
 
         return tile
 
-    _tile4, _tile8, _tile12 = (_make_tile(mr, PANEL_VECTORS) for mr in (4, 8, TILE_ROWS))
+    _tile1 = _make_tile(1, 4)
+    _tile2 = _make_tile(2, 2)
+    _tile4 = _make_tile(4, 1)
+    _tile8 = _make_tile(8, 1)
+    _tile12 = _make_tile(TILE_ROWS, 1)
 
     @jit
     def _gemm_core(apack, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
-        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b`` with ``a`` packed in ``apack``
-        and ``c`` given by the address of its first element and its row stride in bytes.
-
-        Compiled once per dtype whatever the layouts of the callers' arrays.
-        """
+        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``, ``c`` given by the address of
+        its first element and its row stride in bytes (compiled once per dtype)."""
         if M <= 0 or p1 <= p0:
             return
-        tiles = apack.shape[0]
+        tiles = (M + TILE_ROWS - 1) // TILE_ROWS
         panel_bytes = packed.strides[0]
         lines = panel_bytes // _LINE
         share = (lines + tiles - 1) // tiles
         NR = packed.shape[2]
         for p in range(p0, p1):
             nr = min(NR, N - p * NR)
-            i0 = 0
             for t in range(tiles):
+                i0 = t * TILE_ROWS
                 rows = min(TILE_ROWS, M - i0)
                 pf_n = 0
                 if p + 1 < p1:
@@ -269,18 +292,45 @@ if not numba.config.DISABLE_JIT:
                     _tile12(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif rows > 4:
                     _tile8(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                else:
+                elif rows > 2:
                     _tile4(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                i0 += rows
+                elif rows == 2:
+                    _tile2(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                else:
+                    _tile1(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
 
     @jit
-    def gemm_packed_panels(a, packed, c, accumulate, p0, p1):
-        """:func:`gemm_packed` restricted to panels ``p0 <= p < p1`` (columns ``p0 * NR`` to
-        ``min(p1 * NR, N)``), without checks: for callers that split the panels across threads
-        and check once with :func:`check_packed`."""
-        apack = pack_a(a)
-        _gemm_core(apack, a.shape[0], packed, np.int64(c.ctypes.data), c.strides[0],
+    def gemm_apacked(apack, packed, c, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` (columns ``p0 * NR`` to ``min(p1 * NR, N)``) of
+        ``c (M, N) (+)= a @ b`` with ``a`` already packed by :func:`pack_a`.
+
+        For callers that split the panels across threads: pack ``a`` once, then one call per
+        thread on disjoint panel ranges. No checks (see :func:`check_packed`).
+        in: apack (T, K, TILE_ROWS), packed (NP, K, NR); in-out: c (M, N) rows contiguous
+        """
+        _gemm_core(apack, c.shape[0], packed, np.int64(c.ctypes.data), c.strides[0],
                    c.shape[1], bool(accumulate), int(p0), int(p1))
+
+    @jit
+    def pack_a(a, out=None):
+        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)`` (zeros past ``M``); returns it.
+
+        out: optional preallocated ``apack`` of :func:`apack_shape` and ``a``'s dtype.
+        """
+        M, K = a.shape
+        shape = apack_shape(M, K)
+        apack = np.empty(shape, dtype=a.dtype) if out is None else out
+        _check_shape(apack, shape, "pack_a: out does not have the shape apack_shape(M, K)")
+        for t in range(shape[0]):
+            i0 = t * TILE_ROWS
+            rows = min(TILE_ROWS, M - i0)
+            for k in range(K):
+                dst = apack[t, k]
+                for i in range(rows):
+                    dst[i] = a[i0 + i, k]
+                for i in range(rows, TILE_ROWS):
+                    dst[i] = 0.0
+        return apack
 
     @jit
     def pack_b(b, out=None):
@@ -290,7 +340,8 @@ if not numba.config.DISABLE_JIT:
         """
         K, N = b.shape
         packed = empty_packed(K, N, b.dtype) if out is None else out
-        _check_out(packed, K, N)
+        _check_shape(packed, packed_shape(K, N, b.itemsize),
+                     "pack_b: out does not have the shape packed_shape(K, N)")
         NP, _, NR = packed.shape
         for p in range(NP):
             j0 = p * NR
@@ -312,7 +363,8 @@ if not numba.config.DISABLE_JIT:
         """
         N, K = w.shape
         packed = empty_packed(K, N, w.dtype) if out is None else out
-        _check_out(packed, K, N)
+        _check_shape(packed, packed_shape(K, N, w.itemsize),
+                     "pack_bt: out does not have the shape packed_shape(K, N)")
         NP, _, NR = packed.shape
         for p in range(NP):
             j0 = p * NR
@@ -328,23 +380,37 @@ if not numba.config.DISABLE_JIT:
 
 else:
 
-    def gemm_packed_panels(a, packed, c, accumulate, p0, p1):
-        """:func:`gemm_packed` restricted to panels ``p0 <= p < p1`` (NumPy)."""
+    def gemm_apacked(apack, packed, c, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` of ``c (+)= a @ b``, ``a`` packed by :func:`pack_a`
+        (NumPy)."""
         _, K, NR = packed.shape
         lo, hi = p0 * NR, min(p1 * NR, c.shape[1])
         if hi <= lo:
             return
+        a = apack.transpose(0, 2, 1).reshape(apack.shape[0] * TILE_ROWS, K)[:c.shape[0]]
         b = packed[p0:p1].transpose(1, 0, 2).reshape(K, (p1 - p0) * NR)[:, :hi - lo]
         if accumulate:
             c[:, lo:hi] += a @ b
         else:
             c[:, lo:hi] = a @ b
 
+    def pack_a(a, out=None):
+        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)``; returns it (NumPy)."""
+        M, K = a.shape
+        shape = apack_shape(M, K)
+        apack = np.empty(shape, dtype=a.dtype) if out is None else out
+        _check_shape(apack, shape, "pack_a: out does not have the shape apack_shape(M, K)")
+        padded = np.zeros((shape[0] * TILE_ROWS, K), dtype=a.dtype)
+        padded[:M] = a
+        apack[...] = padded.reshape(shape[0], TILE_ROWS, K).transpose(0, 2, 1)
+        return apack
+
     def pack_b(b, out=None):
         """Pack ``b (K, N)`` (any strides); returns ``packed (NP, K, NR)`` (NumPy)."""
         K, N = b.shape
         packed = empty_packed(K, N, b.dtype) if out is None else out
-        _check_out(packed, K, N)
+        _check_shape(packed, packed_shape(K, N, b.itemsize),
+                     "pack_b: out does not have the shape packed_shape(K, N)")
         NP, _, NR = packed.shape
         for p in range(NP):
             w = min(NR, N - p * NR)
@@ -358,12 +424,36 @@ else:
 
 
 @jit
-def gemm_packed(a, packed, c, accumulate):
+def gemm_packed(a, packed, c, accumulate, work=None):
     """``c = a @ b`` (``c += a @ b`` when ``accumulate``), ``b`` packed by :func:`pack_b` or
     :func:`pack_bt`.
 
-    in:  a (M, K) rows contiguous, packed (NP, K, NR), accumulate bool
-    out: c (M, N) rows contiguous (in-out when ``accumulate``)
+    in:     a (M, K) rows contiguous, packed (NP, K, NR), accumulate bool
+    out:    c (M, N) rows contiguous (in-out when ``accumulate``)
+    work:   optional apack_shape(M, K) buffer of a's dtype for the packed ``a`` (allocated
+            per call when omitted)
     """
     check_packed(a, packed, c)
-    gemm_packed_panels(a, packed, c, accumulate, 0, packed.shape[0])
+    apack = pack_a(a, work)
+    gemm_apacked(apack, packed, c, accumulate, 0, packed.shape[0])
+
+
+@numba.njit(parallel=True, **JIT_OPTIONS)
+def gemm_packed_parallel(a, packed, c, accumulate, work=None):
+    """:func:`gemm_packed` with the panels split over Numba's threads.
+
+    Panels go in chunks of :data:`PARALLEL_PANELS` (so the next-panel prefetch keeps working)
+    and Numba hands each thread a contiguous run of chunks; one chunk runs without a parallel
+    region. A region waits for all its threads: with OpenMP's default spin-waiting and another
+    busy process on the cores it can take milliseconds (``OMP_WAIT_POLICY=passive`` avoids it).
+    """
+    check_packed(a, packed, c)
+    apack = pack_a(a, work)
+    NP = packed.shape[0]
+    chunks = (NP + PARALLEL_PANELS - 1) // PARALLEL_PANELS
+    if chunks <= 1:
+        gemm_apacked(apack, packed, c, accumulate, 0, NP)
+        return
+    for t in numba.prange(chunks):
+        p0 = t * PARALLEL_PANELS
+        gemm_apacked(apack, packed, c, accumulate, p0, min(NP, p0 + PARALLEL_PANELS))
