@@ -1,26 +1,76 @@
-"""rnnlab against PyTorch on the CPU, side by side in one process.
+"""rnnlab against PyTorch (and JAX when installed) on the CPU, side by side in one process.
 
-For RNN/LSTM/GRU (input 32, float32) over hidden {32, 128, 512} x batch {1, 32} x length
-{50, 200}: inference (forward) and a training step (forward + backward with parameter
-gradients). Rounds interleave the two libraries; medians and the ratio torch/rnnlab are
-printed (> 1 means rnnlab is faster) and written as a Markdown table.
+Rows: RNN/LSTM/GRU, input 32, float32, hidden {32, 128, 512} x batch {1, 32} x length
+{50, 200}; 2-layer bidirectional variants; and the 2-layer LSTM 256->256, batch 8, length
+2000 of PyTorch's CPU performance complaint. For each: inference (forward) and a training
+step (forward + backward with parameter gradients). Rounds interleave the libraries; medians,
+the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
+GEMM peak measured in the same run are printed and optionally written as Markdown.
 
-    python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--markdown docs/benchmarks.md]
+    python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory]
+                                        [--markdown docs/benchmarks.md]
 
-Needs the ``torch`` extra. Allocator and BLAS settings are those of the calling environment
-and are printed; both libraries run under the same ones.
+Needs the ``torch`` extra; JAX is optional. Allocator and BLAS settings are those of the
+calling environment and are printed: all libraries run under the same ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str
+    hidden: int
+    batch: int
+    length: int
+    layers: int = 1
+    bidirectional: bool = False
+    input_size: int = 32
+
+    @property
+    def label(self) -> str:
+        extra = f" L{self.layers}" + (" bi" if self.bidirectional else "")
+        return f"{self.kind} H{self.hidden} B{self.batch} T{self.length}" + \
+            (extra if self.layers > 1 or self.bidirectional else "")
+
+    def flops(self, train: bool) -> float:
+        """Multiply-adds x 2 of the GEMMs; a training step counts 3x the forward."""
+        G, H, D = GATES[self.kind], self.hidden, 2 if self.bidirectional else 1
+        total = 0.0
+        for layer in range(self.layers):
+            i = self.input_size if layer == 0 else D * H
+            total += D * 2.0 * self.length * self.batch * (i + H) * G * H
+        return total * (3.0 if train else 1.0)
+
+
+def rows(quick: bool) -> list[Row]:
+    out = []
+    hidden = (32, 128) if quick else (32, 128, 512)
+    lengths = (50,) if quick else (50, 200)
+    for kind in ("rnn", "lstm", "gru"):
+        for h in hidden:
+            for b in (1, 32):
+                for t in lengths:
+                    out.append(Row(kind, h, b, t))
+    for kind in ("rnn", "lstm", "gru"):
+        out.append(Row(kind, 128, 32, 50, layers=2, bidirectional=True))
+    if not quick:
+        out.append(Row("lstm", 256, 8, 2000, layers=2, input_size=256))
+    return out
 
 
 def _timeit(fn, min_time: float, max_reps: int = 200) -> float:
@@ -38,31 +88,29 @@ def _timeit(fn, min_time: float, max_reps: int = 200) -> float:
     return statistics.median(times)
 
 
-def _cases(quick: bool):
-    hidden = (32, 128) if quick else (32, 128, 512)
-    lengths = (50,) if quick else (50, 200)
-    for kind in ("rnn", "lstm", "gru"):
-        for h in hidden:
-            for b in (1, 32):
-                for t in lengths:
-                    yield kind, h, b, t
+def _inputs(row: Row):
+    rng = np.random.default_rng(0)
+    D = 2 if row.bidirectional else 1
+    x = rng.standard_normal((row.length, row.batch, row.input_size)).astype(np.float32)
+    dout = rng.standard_normal((row.length, row.batch, D * row.hidden)).astype(np.float32)
+    return x, dout
 
 
-def _pair(kind, hidden, batch, length, input_size=32):
+def make_callables(row: Row, jax_ok: bool) -> dict[str, tuple]:
+    """``{library: (infer, train)}`` for the row, all with the same weights and inputs."""
     import torch
 
     import rnnlab as rl
 
-    cls = {"rnn": (rl.RNN, torch.nn.RNN), "lstm": (rl.LSTM, torch.nn.LSTM),
-           "gru": (rl.GRU, torch.nn.GRU)}[kind]
-    tm = cls[1](input_size, hidden)
-    ours = cls[0](input_size, hidden, seed=0)
-    ours.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((length, batch, input_size)).astype(np.float32)
-    dout = rng.standard_normal((length, batch, hidden)).astype(np.float32)
-    xt = torch.from_numpy(x)
-    dt = torch.from_numpy(dout)
+    classes = {"rnn": (rl.RNN, torch.nn.RNN), "lstm": (rl.LSTM, torch.nn.LSTM),
+               "gru": (rl.GRU, torch.nn.GRU)}[row.kind]
+    kw = dict(num_layers=row.layers, bidirectional=row.bidirectional)
+    tm = classes[1](row.input_size, row.hidden, **kw)
+    ours = classes[0](row.input_size, row.hidden, seed=0, **kw)
+    sd = {k: v.detach().numpy() for k, v in tm.state_dict().items()}
+    ours.load_state_dict(sd)
+    x, dout = _inputs(row)
+    xt, dt = torch.from_numpy(x), torch.from_numpy(dout)
 
     def torch_infer():
         with torch.no_grad():
@@ -81,61 +129,145 @@ def _pair(kind, hidden, batch, length, input_size=32):
         ours(x)
         ours.backward(dout)
 
-    return (torch_infer, ours_infer), (torch_train, ours_train)
+    out = {"rnnlab": (ours_infer, ours_train), "torch": (torch_infer, torch_train)}
+    if jax_ok and row.layers == 1 and not row.bidirectional:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import jax_peer
+
+        out["jax"] = jax_peer.make(row.kind, sd, x, dout)
+    return out
+
+
+def gemm_peak(threads: int) -> float:
+    """float32 GFLOP/s of numpy's matmul at 2048^3 (the machine's practical GEMM peak)."""
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    b = a.copy()
+    t = _timeit(lambda: a @ b, 1.0, 20)
+    return 2 * 2048 ** 3 / t / 1e9
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def memory_child(lib: str, row: dict) -> None:
+    """Print how far one training step of ``lib`` raises the resident set above its level
+    before the step (MiB), after two warm-up steps; Linux only (resets VmHWM)."""
+    r = Row(**row)
+    train = make_callables(r, jax_ok=False)[lib][1]
+    train()
+    train()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
+    train()
+    print(json.dumps({"mib": (_status_kib("VmHWM") - before) / 1024}))
+
+
+def peak_memory(lib: str, row: Row) -> float:
+    cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", lib,
+           json.dumps(row.__dict__)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])["mib"]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row")
-    ap.add_argument("--min-time", type=float, default=0.15, help="seconds per measurement")
+    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
     ap.add_argument("--quick", action="store_true", help="hidden <= 128, length 50 only")
+    ap.add_argument("--memory", action="store_true", help="also peak memory of a train step")
     ap.add_argument("--markdown", help="write the table to this file")
+    ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     try:
         import torch
     except ImportError:
-        print("this benchmark needs PyTorch: pip install 'rnnlab[torch]'", file=sys.stderr)
+        print("this benchmark needs PyTorch: pip install 'rnnlab[bench]'", file=sys.stderr)
         return 2
     import rnnlab as rl
 
     torch.set_num_threads(args.threads)
     rl.set_threads(args.threads)
+    if args.memory_child:
+        memory_child(args.memory_child[0], json.loads(args.memory_child[1]))
+        return 0
+    try:
+        import jax
+
+        jax_ok = True
+        jax_version = jax.__version__
+    except ImportError:
+        jax_ok, jax_version = False, "not installed"
     env = {k: os.environ.get(k, "") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                               "MALLOC_MMAP_THRESHOLD_")}
-    head = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-            f"python {platform.python_version()}, numpy {np.__version__}, torch "
-            f"{torch.__version__}, rnnlab {rl.__version__}; threads {args.threads}; env {env}")
-    print(head)
-    rows = []
-    fmt = "{:<5} {:>4} {:>3} {:>4} | {:>10} {:>10} {:>6} | {:>10} {:>10} {:>6}"
-    print(fmt.format("cell", "H", "B", "T", "torch inf", "rnnlab inf", "ratio",
-                     "torch trn", "rnnlab trn", "ratio"))
-    for kind, h, b, t in _cases(args.quick):
-        (ti, oi), (tt, ot) = _pair(kind, h, b, t)
-        res = {"ti": [], "oi": [], "tt": [], "ot": []}
+    peak = gemm_peak(args.threads)
+    head = (f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
+            f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
+            f"jax {jax_version}, rnnlab {rl.__version__}; threads {args.threads}; env {env}; "
+            f"float32 GEMM peak (numpy 2048^3) {peak:.0f} GFLOP/s")
+    print(head, flush=True)
+    libs = ["torch", "jax"] if jax_ok else ["torch"]
+    table = []
+    for row in rows(args.quick):
+        fns = make_callables(row, jax_ok)
+        res: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
-            res["ti"].append(_timeit(ti, args.min_time))
-            res["oi"].append(_timeit(oi, args.min_time))
-            res["tt"].append(_timeit(tt, args.min_time))
-            res["ot"].append(_timeit(ot, args.min_time))
-        m = {k: statistics.median(v) * 1e3 for k, v in res.items()}
-        row = (kind, h, b, t, m["ti"], m["oi"], m["ti"] / m["oi"], m["tt"], m["ot"],
-               m["tt"] / m["ot"])
-        rows.append(row)
-        print(fmt.format(kind, h, b, t, f"{m['ti']:.3f}", f"{m['oi']:.3f}",
-                         f"{row[6]:.2f}", f"{m['tt']:.3f}", f"{m['ot']:.3f}", f"{row[9]:.2f}"),
-              flush=True)
+            for lib, (infer, train) in fns.items():
+                res.setdefault((lib, "inf"), []).append(_timeit(infer, args.min_time))
+                res.setdefault((lib, "trn"), []).append(_timeit(train, args.min_time))
+        med = {k: statistics.median(v) for k, v in res.items()}
+        entry = {"row": row, "ms": {k: v * 1e3 for k, v in med.items()}}
+        for mode, train in (("inf", False), ("trn", True)):
+            gf = row.flops(train) / med[("rnnlab", mode)] / 1e9
+            entry[f"gflops_{mode}"] = gf
+            entry[f"peak_{mode}"] = 100 * gf / peak
+        if args.memory:
+            entry["mem"] = {lib: peak_memory(lib, row) for lib in ("rnnlab", "torch")}
+        table.append(entry)
+        parts = [f"{row.label:<26}"]
+        for mode in ("inf", "trn"):
+            ours = med[("rnnlab", mode)] * 1e3
+            ratios = " ".join(f"{lib} {med[(lib, mode)] / med[('rnnlab', mode)]:5.2f}x"
+                              for lib in libs if (lib, mode) in med)
+            parts.append(f"{mode} {ours:8.3f} ms {entry[f'gflops_{mode}']:6.1f} GF/s "
+                         f"({entry[f'peak_{mode}']:4.1f}%) vs {ratios}")
+        if args.memory:
+            parts.append("mem MiB rnnlab {rnnlab:.1f} torch {torch:.1f}".format(**entry["mem"]))
+        print(" | ".join(parts), flush=True)
     if args.markdown:
-        lines = [head, "", "| cell | hidden | batch | length | torch inference ms | rnnlab "
-                 "inference ms | torch/rnnlab | torch train ms | rnnlab train ms | "
-                 "torch/rnnlab |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.3f} | {r[5]:.3f} | "
-                         f"{r[6]:.2f} | {r[7]:.3f} | {r[8]:.3f} | {r[9]:.2f} |")
-        with open(args.markdown, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        write_markdown(args.markdown, head, table, libs, args.memory)
     return 0
+
+
+def write_markdown(path: str, head: str, table: list[dict], libs: list[str],
+                   memory: bool) -> None:
+    cols = ["row"]
+    for name in ("inference", "training step"):
+        cols += [f"rnnlab {name} ms"] + [f"{lib} ms" for lib in libs] + \
+                [f"{lib}/rnnlab" for lib in libs] + ["GF/s", "% peak"]
+    if memory:
+        cols += ["rnnlab MiB", "torch MiB"]
+    lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for e in table:
+        ms = e["ms"]
+        cells = [e["row"].label]
+        for mode in ("inf", "trn"):
+            cells.append(f"{ms[('rnnlab', mode)]:.3f}")
+            cells += [f"{ms[(lib, mode)]:.3f}" if (lib, mode) in ms else "-" for lib in libs]
+            cells += [f"{ms[(lib, mode)] / ms[('rnnlab', mode)]:.2f}" if (lib, mode) in ms
+                      else "-" for lib in libs]
+            cells += [f"{e[f'gflops_{mode}']:.1f}", f"{e[f'peak_{mode}']:.1f}"]
+        if memory:
+            cells += [f"{e['mem']['rnnlab']:.1f}", f"{e['mem']['torch']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
