@@ -21,6 +21,7 @@ from .common import (
     weight_grads,
     zero_invalid,
 )
+from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
 
 
 @jit
@@ -37,8 +38,10 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, h0, y, gates, hli
     input_projection(x, w_ih, bias_x, gates)
     hn[:] = h0
     hw = np.empty((B, 3 * H), dtype=x.dtype)
+    wp = pack_bt(w_hh)
+    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        np.dot(hn, w_hh.T, hw)
+        gemm_packed(hn, wp, hw, False, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -84,6 +87,8 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
     direct = np.zeros((B, H), dtype=x.dtype)
     dgs = np.zeros((B, 3 * H), dtype=x.dtype)
     dhrec = np.empty((B, H), dtype=x.dtype)
+    wb = pack_b(w_hh)
+    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             L = lengths[b]
@@ -121,7 +126,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
             dgs[b] = dhg
-        np.dot(dgs, w_hh, dhrec)
+        gemm_packed(dgs, wb, dhrec, False, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dhb = dh[b]

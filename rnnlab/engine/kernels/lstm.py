@@ -23,6 +23,7 @@ from .common import (
     weight_grads,
     zero_invalid,
 )
+from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
 
 
 @jit
@@ -45,8 +46,12 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
     hw = np.empty((B, 4 * H), dtype=x.dtype)
     m = np.empty((B, H), dtype=x.dtype)
     hp = np.empty((B, P), dtype=x.dtype)
+    wp = pack_bt(w_hh)
+    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
+    wrp = pack_bt(w_hr if has_proj else w_hr[:0])
+    mwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
-        np.dot(hn, w_hh.T, hw)
+        gemm_packed(hn, wp, hw, False, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -72,7 +77,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
                 ct[j] = cnew
                 mb[j] = o_ * tanh(cnew)
         if has_proj:
-            np.dot(m, w_hr.T, hp)
+            gemm_packed(m, wrp, hp, False, mwork)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -108,6 +113,10 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dm = np.empty((B, H), dtype=x.dtype)
     dgs = np.zeros((B, 4 * H), dtype=x.dtype)
     dhrec = np.empty((B, P), dtype=x.dtype)
+    wb = pack_b(w_hh)
+    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
+    wrb = pack_b(w_hr if has_proj else w_hr[:0])
+    pwork = np.empty(apack_shape(B, P), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
@@ -121,7 +130,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 out[k] = dyb[k] + dhb[k]
             dht[t, b] = out
         if has_proj:
-            np.dot(dhs, w_hr, dm)
+            gemm_packed(dhs, wrb, dm, False, pwork)
         else:
             dm[:] = dhs
         for b in range(B):
@@ -152,7 +161,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
             dgs[b] = d
-        np.dot(dgs, w_hh, dhrec)
+        gemm_packed(dgs, wb, dhrec, False, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dh[b] = dhrec[b]

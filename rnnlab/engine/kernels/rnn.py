@@ -15,6 +15,7 @@ from .common import (
     time_index,
     weight_grads,
 )
+from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
 
 
 @jit
@@ -30,8 +31,10 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
     input_projection(x, w_ih, bias, pre)
     hn[:] = h0
     hw = np.empty((B, H), dtype=x.dtype)
+    wp = pack_bt(w_hh)
+    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        np.dot(hn, w_hh.T, hw)
+        gemm_packed(hn, wp, hw, False, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -67,6 +70,8 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
     dh = dhn.copy()
     dgs = np.zeros((B, H), dtype=x.dtype)
     dhrec = np.empty((B, H), dtype=x.dtype)
+    wb = pack_b(w_hh)
+    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
@@ -86,7 +91,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
                 else:
                     d[j] = g * (1.0 - yt[j] * yt[j])
             dgs[b] = d
-        np.dot(dgs, w_hh, dhrec)
+        gemm_packed(dgs, wb, dhrec, False, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dh[b] = dhrec[b]
