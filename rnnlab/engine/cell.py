@@ -23,6 +23,30 @@ from typing import Any, ClassVar
 import numpy as np
 
 API_VERSION = (1, 0)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)
+
+
+def _c_array(a, dtype) -> bool:
+    return type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
+
+
+def _inputs_ok(params, x, lengths, state0, n_states) -> bool:
+    """Cheap yes/no version of :meth:`Cell.check_inputs` (the common, valid case)."""
+    if type(x) is not np.ndarray or x.ndim != 3 or x.dtype not in _FLOATS \
+            or not x.flags.c_contiguous:
+        return False
+    dtype = x.dtype
+    T, B = x.shape[0], x.shape[1]
+    if not all(_c_array(p, dtype) for p in params.values()):
+        return False
+    if not _c_array(lengths, _INT64) or lengths.shape != (B,) or len(state0) != n_states:
+        return False
+    if not all(_c_array(s, dtype) and s.ndim == 2 and s.shape[0] == B for s in state0):
+        return False
+    from .kernels.common import lengths_within
+
+    return lengths_within(lengths, T)
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,8 @@ class Cell(ABC):
         buffer, a mixed dtype or a length past ``T`` fails clearly instead of reading or
         writing out of bounds. (Finiteness is the layer's check: it costs a pass over ``x``.)
         """
+        if _inputs_ok(params, x, lengths, state0, len(self.states)):
+            return
         from .validate import check_array
 
         check_array("x", x, shape=(None, None, None), dtype=None, finite=False)

@@ -65,6 +65,15 @@ def _sigmoid_impl(x):
 
 
 @jit
+def lengths_within(lengths, T):
+    """Whether every length is in ``1..T``."""
+    for L in lengths:
+        if L < 1 or L > T:
+            return False
+    return True
+
+
+@jit
 def time_index(s, length, reverse):
     """Position in the sequence processed at step ``s`` (``-1`` past ``length``)."""
     if s >= length:
