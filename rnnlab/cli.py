@@ -31,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gui"]:
+        from .gui.app import main as app_main
+
+        return int(app_main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)

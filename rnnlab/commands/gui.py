@@ -1,4 +1,5 @@
-"""``rnnlab gui``: the desktop app (arguments are passed to it)."""
+"""``rnnlab gui``: the desktop app. ``rnnlab.cli.main`` hands ``gui``'s arguments straight to
+the app's own parser (``rnnlab gui --help``); this entry lists it in ``rnnlab --help``."""
 
 from __future__ import annotations
 
