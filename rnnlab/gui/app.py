@@ -38,10 +38,21 @@ from .setup_panel import SetupPanel
 from .style import apply_pyqtgraph_defaults
 from .worker import TrainSession
 
-REFRESH_MS = 80
+REFRESH_MS = 100    # how often the UI thread takes the worker's events
+RENDER_S = 0.25     # how often views are redrawn while training runs
+ACTIVE = ("building", "running", "paused", "stopping")
 STATE_COLOURS = {"idle": "#555", "building": "#0072B2", "running": "#1a7f37",
                  "paused": "#B07000", "stopping": "#B07000", "finished": "#555",
                  "stopped": "#555", "failed": "#C03000", "halted": "#C03000"}
+
+
+def leave_a_core_for_the_ui() -> int:
+    """Numba and BLAS use all cores but one, so drawing never waits for a free core."""
+    import os
+
+    from ..engine.config import set_threads
+
+    return set_threads(max(1, (os.cpu_count() or 1) - 1))
 
 
 def make_trainer(config: dict):
@@ -65,6 +76,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None, remember: bool = True):
         super().__init__()
         apply_pyqtgraph_defaults()
+        leave_a_core_for_the_ui()
         self.settings = settings or AppSettings()
         self.remember = remember
         self.session: TrainSession | None = None
@@ -82,6 +94,10 @@ class MainWindow(QMainWindow):
         self._auto_unit = True
         self._stop_clicked_at: float | None = None
         self.stop_latency: float | None = None
+        self._dirty = False
+        self._new_snapshot = False
+        self._rendered_at = 0.0
+        self._render_turn = 0
 
         self.setWindowTitle("rnnlab")
         self._build_views()
@@ -302,11 +318,12 @@ class MainWindow(QMainWindow):
 
     # state -------------------------------------------------------------------------------
     def _alive(self) -> bool:
-        return self.session is not None and self.session.isRunning()
+        """A run is under way (its thread may outlive it briefly after it ended)."""
+        return self.session is not None and self.state in ACTIVE
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        alive = state in ("building", "running", "paused", "stopping")
+        alive = state in ACTIVE
         self.start_act.setEnabled((not alive and self._form_ok) or state == "paused")
         self.start_act.setText("Resume" if state == "paused" else "Start")
         self.pause_act.setEnabled(state in ("running", "paused"))
@@ -488,10 +505,14 @@ class MainWindow(QMainWindow):
         if s is None:
             return
         events = s.buffer.drain()
-        if not events:
+        if not events and not self._dirty:
             return
         try:
             self._apply(events)
+            busy = self.state == "running"
+            if self._dirty and (not busy or
+                                time.perf_counter() - self._rendered_at >= RENDER_S / 2):
+                self._render(everything=not busy)
         except Exception as exc:  # a view must never take the app down
             import traceback
 
@@ -516,20 +537,36 @@ class MainWindow(QMainWindow):
                 self._on_started(ev)
             elif isinstance(ev, Stopped):
                 stopped = ev
-        now = time.perf_counter()
-        if self.last_step is not None:
-            self._rate.append((now, self.last_step.step))
-        self.loss.refresh()
-        self.norms.refresh()
+        if events:
+            self._dirty = True
+        if self.last_step is not None and events:
+            self._rate.append((time.perf_counter(), self.last_step.step))
         if snap is not None:
             self.snapshot = snap
+            self._new_snapshot = True
+        if stopped is not None:
+            self._render()
+            self._on_stopped(stopped)
+
+    def _render(self, everything: bool = True) -> None:
+        """Redraw the views from the data taken so far. While training runs this is
+        rate-limited and alternates between the curves over steps and the probe's views,
+        so no single tick of the event loop paints everything."""
+        self._rendered_at = time.perf_counter()
+        self._render_turn += 1
+        curves = everything or self._render_turn % 2 == 1
+        probe = everything or not curves
+        self._dirty = not everything
+        self._show_progress()
+        if curves:
+            self.loss.refresh()
+            self.norms.refresh()
+        if probe and self._new_snapshot and self.snapshot is not None:
+            self._new_snapshot = False
             if self._auto_unit:
                 self._auto_unit = False
                 self._follow_liveliest_unit()
             self._show_snapshot()
-        self._show_progress()
-        if stopped is not None:
-            self._on_stopped(stopped)
 
     def _add_evaluation(self, row: dict) -> None:
         self.evaluations.append(dict(row))
@@ -610,6 +647,7 @@ class MainWindow(QMainWindow):
         self.evaluations, self.step_rows = [], []
         self._rate.clear()
         self._auto_unit = True
+        self._dirty = self._new_snapshot = False
         self.progress.setText("")
 
     # checkpoints and export --------------------------------------------------------------
@@ -628,10 +666,11 @@ class MainWindow(QMainWindow):
             if not path:
                 return
         self.settings.set("paths/checkpoint", path)
-        if self._alive():
+        if self._alive() and self.session.isRunning():
             self.session.submit(lambda t, p=path: f"saved {t.save(p)}")
             self.say("saving…")
             return
+        self.session.wait(5000)  # a run that just ended: its thread is finishing
         try:
             written = trainer.save(path)
         except Exception as exc:

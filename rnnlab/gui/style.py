@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtGui import QColor, QFont
+from PyQt6.QtWidgets import QGraphicsItem
 
 # Okabe-Ito / Tol colours: distinguishable with colour-blindness, readable on white.
 SERIES = {
@@ -74,6 +75,13 @@ def tick_font() -> QFont:
     return f
 
 
+def cache_axes(plot: pg.PlotItem) -> None:
+    """Draw axes (ticks, text and the grid they carry) from a pixmap cache: a curve update
+    then repaints the curve, not every tick label."""
+    for side in ("left", "bottom", "right", "top"):
+        plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def style_plot(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
     """Axis labels (with units in the text), small tick fonts, a light grid."""
     for side, text in (("bottom", x_label), ("left", y_label)):
@@ -81,6 +89,7 @@ def style_plot(plot: pg.PlotItem, x_label: str, y_label: str) -> None:
         axis.enableAutoSIPrefix(False)
         axis.setLabel(text, **LABEL_STYLE)
         axis.setStyle(tickFont=tick_font(), tickTextOffset=3)
+    cache_axes(plot)
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setMenuEnabled(False)
     plot.hideButtons()

@@ -9,7 +9,9 @@ runs queued commands there, such as saving a checkpoint.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 import time
 import traceback
@@ -20,6 +22,21 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from ..engine.events import Snapshot, Stopped
 
 PARK_POLL = 0.05
+#: how much nicer than the UI the training thread runs (Linux: per-thread nice value)
+WORKER_NICE = int(os.environ.get("RNNLAB_WORKER_NICE", "19"))
+
+
+def lower_thread_priority(step: int = WORKER_NICE) -> None:
+    """Make the calling thread (and threads it starts, e.g. BLAS workers) yield the CPU to
+    the UI thread when cores are busy. No effect on training speed on an idle machine."""
+    if step <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + step))
+    except OSError:
+        pass
 
 
 class EventBuffer:
@@ -123,6 +140,7 @@ class TrainSession(QThread):
 
     # the worker thread -------------------------------------------------------------------
     def run(self) -> None:
+        lower_thread_priority()
         try:
             trainer = self.factory()
         except Exception as exc:

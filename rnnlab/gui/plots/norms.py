@@ -43,9 +43,12 @@ class NormsPanel(Panel):
         self.w_curves, self.g_curves = {}, {}
         for i, n in enumerate(names):
             col = color_for(i)
-            self.w_curves[n] = self.item.plot(pen=pen(col, 1.8))
-            self.g_curves[n] = self.item.plot(pen=pen(col, 1.2, Qt.PenStyle.DashLine),
+            self.w_curves[n] = self.item.plot(pen=pen(col, 2))
+            self.g_curves[n] = self.item.plot(pen=pen(col, 1, Qt.PenStyle.DashLine),
                                               connect="finite")
+            for c in (self.w_curves[n], self.g_curves[n]):
+                c.setDownsampling(auto=True, method="mean")
+                c.setClipToView(True)
         self.set_legend([(short_name(n), color_for(i), "line") for i, n in enumerate(names)])
 
     def add(self, step: int, param_norms: dict[str, float], grad_norms: dict[str, float]

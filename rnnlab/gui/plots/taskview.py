@@ -101,6 +101,11 @@ class SeriesView(QWidget):
     def has_data(self) -> bool:
         return self.pred.xData is not None and len(self.pred.xData) > 0
 
+    def clear(self) -> None:
+        for c in (*self.inputs, self.target, self.pred):
+            c.setData([], [])
+        self.text = ""
+
 
 class LabelsView(QWidget):
     """True label (open square) and predicted label (dot) at every timestep."""
@@ -146,6 +151,11 @@ class LabelsView(QWidget):
     def has_data(self) -> bool:
         return self.pred.xData is not None and len(self.pred.xData) > 0
 
+    def clear(self) -> None:
+        self.truth.setData([], [])
+        self.pred.setData([], [])
+        self.text = ""
+
 
 class ClassesView(QWidget):
     """Predicted class probabilities; the true class's bar is dark."""
@@ -185,6 +195,11 @@ class ClassesView(QWidget):
 
     def has_data(self) -> bool:
         return self.probs.size > 0
+
+    def clear(self) -> None:
+        self.probs = np.zeros(0)
+        self.bars.setOpts(x=[], height=[])
+        self.text = ""
 
 
 class TextView(QWidget):
@@ -247,6 +262,12 @@ class TextView(QWidget):
     def has_data(self) -> bool:
         return bool(self.html)
 
+    def clear(self) -> None:
+        self.html = self.text = ""
+        self.browser.clear()
+        self.caption.setText("")
+        self.classes.clear()
+
 
 class TaskPanel(Panel):
     """Switches between the four views; a caption reads the probe's outcome."""
@@ -291,6 +312,9 @@ class TaskPanel(Panel):
 
     def clear(self) -> None:
         self.readout.setText("")
+        self.set_legend([])
+        for v in self.views.values():
+            v.clear()
 
     def _hover(self, kind, x, y) -> None:
         if x is None or kind != self.kind:

@@ -1,0 +1,505 @@
+"""The desktop app, offscreen: controls, live views, errors, checkpoints, export, demo."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest.importorskip("PyQt6")
+pytest.importorskip("pytestqt")
+
+from PyQt6.QtCore import QElapsedTimer, QPointF, Qt, QTimer
+from PyQt6.QtGui import QImage
+
+from rnnlab.engine import registry
+
+pytestmark = pytest.mark.gui
+
+SMALL = {"task": "sine", "task_params": {"length": 20, "samples": 500}, "cell": "lstm",
+         "hidden_size": 16, "batch_size": 16, "epochs": 50, "snapshot_every": 10, "seed": 0}
+
+BROKEN_PLUGINS = '''
+import numpy as np
+from rnnlab.engine.task import Dataset, Split, Task, TaskParam, TaskSpec
+
+
+class BrokenData(Task):
+    name = "broken_data"
+    description = "make_data raises"
+    params = (TaskParam("size", 8, int, 1, 100),)
+
+    def spec(self):
+        return TaskSpec("regression", input_size=1, output_size=1)
+
+    def make_data(self, seed):
+        raise RuntimeError("the data source is gone")
+
+
+class BrokenMetrics(Task):
+    name = "broken_metrics"
+    description = "metrics raise after the first epoch"
+
+    def spec(self):
+        return TaskSpec("regression", input_size=1, output_size=1)
+
+    def make_data(self, seed):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((40, 6, 1)).astype(np.float32)
+        y = x[:, -1].copy()
+        return Dataset(Split(x[:32], y[:32]), Split(x[32:], y[32:]))
+
+    def metrics(self, pred, y, lengths=None):
+        raise ValueError("metric exploded")
+
+
+class NanLoss:
+    """Mean squared error that turns NaN from its sixth batch on."""
+
+    calls = 0
+
+    def __init__(self):
+        from rnnlab.engine.losses import MSELoss
+
+        self.mse = MSELoss()
+
+    def __call__(self, pred, y):
+        NanLoss.calls += 1
+        value = self.mse(pred, y)
+        return float("nan") if NanLoss.calls > 5 else value
+
+    def backward(self):
+        return self.mse.backward()
+
+
+class NanLater(Task):
+    name = "nan_later"
+    description = "the loss becomes NaN after a few steps"
+
+    def spec(self):
+        return TaskSpec("regression", input_size=1, output_size=1)
+
+    def make_data(self, seed):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((80, 6, 1)).astype(np.float32)
+        y = x[:, -1].copy()
+        return Dataset(Split(x[:64], y[:64]), Split(x[64:], y[64:]))
+
+    def loss(self):
+        return NanLoss()
+'''
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """Settings, plugin folders and disabled plugins live in a temporary folder."""
+    monkeypatch.setenv("RNNLAB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("RNNLAB_PLUGIN_PATH", raising=False)
+    monkeypatch.delenv("RNNLAB_DISABLE_PLUGINS", raising=False)
+    registry.refresh()
+    yield
+    registry.refresh()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from rnnlab.gui.app import MainWindow
+    from rnnlab.gui.settings import AppSettings
+
+    w = MainWindow(settings=AppSettings(str(tmp_path / "gui.ini")), remember=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    yield w
+    w.close()
+    for s in [w.session, *w.ending]:
+        if s is not None:
+            assert s.wait(5000), "the worker thread did not end"
+
+
+def steps(w) -> int:
+    return w.last_step.step if w.last_step is not None else 0
+
+
+def run_until(qtbot, w, n: int, timeout: int = 60_000) -> None:
+    qtbot.waitUntil(lambda: steps(w) >= n, timeout=timeout)
+
+
+def start_small(qtbot, w, **changes) -> None:
+    w.setup.set_config({**SMALL, **changes})
+    assert w.start_act.isEnabled(), w.setup.error_label.text()
+    w.start_act.trigger()
+    qtbot.waitUntil(lambda: w.state == "running" and w.started is not None, timeout=60_000)
+
+
+def run_queue_wait_ms() -> float:
+    """Time this (the UI) thread has waited for a CPU so far (Linux), else 0."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def non_blank(image: QImage) -> int:
+    """Number of distinct colours on a coarse grid of pixels."""
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7)
+               for y in range(0, image.height(), 7)}
+    return len(colours)
+
+
+# ---------------------------------------------------------------------------------------
+def test_window_opens_with_default_setup(window):
+    assert window.isVisible()
+    assert window.setup.task_box.currentText() == "sine"
+    assert window.setup.cell_box.currentText() == "lstm"
+    assert {"sine", "mod3", "charclass"} <= {window.setup.task_box.itemText(i)
+                                             for i in range(window.setup.task_box.count())}
+    assert window.start_act.isEnabled() and not window.stop_act.isEnabled()
+    assert window.start_act.shortcut().toString() == "F5"
+    cfg = window.setup.config()
+    assert cfg["task"] == "sine" and cfg["hidden_size"] == 32
+    assert not any(p.has_data() for p in window.panels.values())
+
+
+def test_form_refuses_bad_values_with_a_reason(window):
+    hidden = window.setup.model_fields["hidden_size"].widget
+    hidden.setText("abc")
+    assert not window.start_act.isEnabled()
+    assert "hidden_size" in window.setup.error_label.text()
+    assert "expected int" in window.setup.error_label.text()
+    hidden.setText("32")
+    lr = window.setup.train_fields["lr"].widget
+    lr.setText("-1")
+    assert "lr" in window.setup.error_label.text() and not window.start_act.isEnabled()
+    lr.setText("0.01")
+    length = next(f for f in window.setup.task_fields if f.param.name == "length")
+    length.widget.setText("5000")
+    assert "length" in window.setup.error_label.text()
+    length.widget.setText("40")
+    assert window.setup.error_label.text() == ""
+    assert window.start_act.isEnabled()
+
+
+def test_start_trains_loss_falls_and_every_view_has_data(qtbot, window):
+    start_small(qtbot, window)
+    run_until(qtbot, window, 300)
+    qtbot.waitUntil(lambda: all(p.has_data() for p in window.panels.values()), timeout=10_000)
+    losses = window.loss.losses.values
+    assert np.mean(losses[:20]) > 3 * np.mean(losses[-20:])
+    assert len(window.evaluations) >= 1 and "val_mse" in window.evaluations[0]
+    assert window.gates.gates == ("i", "f", "g", "o")
+    assert window.hidden.h.shape == (20, 16)
+    assert window.task_view.kind == "series"
+    assert "steps/s" in window.progress.text()
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+
+
+def test_ui_stays_responsive_while_training_and_stop_is_fast(qtbot, window):
+    """Default task (sine, lstm): event-loop latency p99 < 50 ms; Stop ends within 1 s."""
+    from rnnlab.engine.train import TrainConfig
+
+    window.setup.set_config({**TrainConfig().to_dict(), "epochs": 10_000})
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: steps(window) >= 5, timeout=60_000)
+    gaps, waits, clock, last = [], [], QElapsedTimer(), [0, run_queue_wait_ms()]
+    clock.start()
+
+    def ping():
+        now, wait = clock.elapsed(), run_queue_wait_ms()
+        gaps.append(now - last[0])
+        waits.append(wait - last[1])
+        last[:] = [now, wait]
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(ping)
+    last[0] = clock.elapsed()
+    timer.start()
+    qtbot.wait(3000)
+    timer.stop()
+    latency = np.array(gaps[1:], dtype=float) - 10.0
+    # the part of each gap the UI thread spent runnable but waiting for a core taken by
+    # other processes: on a shared, oversubscribed machine this is not the app's doing
+    own = np.maximum(latency - np.array(waits[1:]), 0.0)
+    p99, own_p99 = float(np.percentile(latency, 99)), float(np.percentile(own, 99))
+    load = os.getloadavg()[0]
+    print(f"event-loop latency: p50 {np.median(latency):.1f} ms, p99 {p99:.1f} ms; without "
+          f"run-queue waits p99 {own_p99:.1f} ms; {len(latency)} pings, {steps(window)} "
+          f"steps, load {load:.1f} on {os.cpu_count()} cores")
+    assert len(latency) > 100
+    if load < (os.cpu_count() or 1):
+        assert p99 < 50.0
+    else:  # oversubscribed (other jobs): the worker can be preempted holding the GIL
+        assert own_p99 < 150.0 and p99 < 300.0
+    assert window.state == "running"
+    t0 = time.perf_counter()
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+    elapsed = time.perf_counter() - t0
+    print(f"stop latency: {elapsed * 1000:.0f} ms (worker: {window.stop_latency})")
+    assert elapsed < 1.0
+    assert window.session.wait(2000)
+
+
+def test_pause_resume_step_stop_reset(qtbot, window):
+    start_small(qtbot, window)
+    run_until(qtbot, window, 20)
+    window.pause_act.trigger()
+    assert window.state == "paused" and window.pause_act.text() == "Resume"
+    qtbot.wait(300)  # the batch in flight finishes
+    frozen = steps(window)
+    qtbot.wait(500)
+    assert steps(window) == frozen
+    # parked: a fresh snapshot of the current weights is shown
+    qtbot.waitUntil(lambda: window.snapshot is not None and window.snapshot.step == frozen,
+                    timeout=5_000)
+    window.step_act.trigger()
+    qtbot.waitUntil(lambda: steps(window) == frozen + 1, timeout=5_000)
+    qtbot.wait(300)
+    assert steps(window) == frozen + 1
+    qtbot.waitUntil(lambda: window.snapshot.step == frozen + 1, timeout=5_000)
+    window.pause_act.trigger()  # resume
+    assert window.state == "running"
+    run_until(qtbot, window, frozen + 30)
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+    assert window.start_act.isEnabled() and window.setup.isEnabled()
+    window.reset_act.trigger()
+    assert window.state == "idle" and window.session is None
+    assert not any(p.has_data() for p in window.panels.values())
+    assert window.progress.text() == ""
+
+
+def test_step_from_idle_trains_exactly_one_batch(qtbot, window):
+    window.setup.set_config(SMALL)
+    window.step_act.trigger()
+    qtbot.waitUntil(lambda: steps(window) == 1 and window.state == "paused", timeout=60_000)
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=5_000)
+    qtbot.wait(300)
+    assert steps(window) == 1
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+
+
+def test_plugin_errors_show_a_dialog_and_the_app_survives(qtbot, window, tmp_path,
+                                                          monkeypatch):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "broken_tasks.py").write_text(BROKEN_PLUGINS)
+    (folder / "does_not_import.py").write_text("import no_such_module_here\n")
+    monkeypatch.setenv("RNNLAB_PLUGIN_PATH", str(folder))
+    registry.refresh()
+    window.setup.reload()
+
+    # a task that raises while building its data
+    window.setup.set_config({**SMALL, "task": "broken_data", "task_params": {}})
+    assert window.setup.task_box.currentText() == "broken_data"
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "failed", timeout=30_000)
+    assert any("the data source is gone" in e for e in window.errors)
+    box = window.dialogs[-1]
+    assert box.isVisible() and "RuntimeError" in box.text()
+    assert "make_data" in box.detailedText()
+    box.accept()
+
+    # a task that raises in the middle of training (after the first epoch's steps)
+    window.setup.set_config({**SMALL, "task": "broken_metrics", "task_params": {}})
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "failed", timeout=30_000)
+    assert steps(window) >= 1
+    assert any("metric exploded" in e for e in window.errors)
+
+    # the app keeps working: the default task still trains
+    start_small(qtbot, window)
+    run_until(qtbot, window, 30)
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+
+    # the plugin manager lists the broken file with its error
+    dlg = window.show_plugins()
+    rows = {dlg.table.item(r, 1).text(): dlg.table.item(r, 6).text()
+            for r in range(dlg.table.rowCount())}
+    assert "no_such_module_here" in rows["does_not_import"]
+    assert rows["broken_data"] == ""
+    dlg.close()
+
+
+def test_nan_loss_halts_with_a_warning(qtbot, window, tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "nan_tasks.py").write_text(BROKEN_PLUGINS)  # module names are unique
+    monkeypatch.setenv("RNNLAB_PLUGIN_PATH", str(folder))
+    registry.refresh()
+    window.setup.reload()
+    window.setup.set_config({**SMALL, "task": "nan_later", "task_params": {}, "batch_size": 8})
+    assert window.setup.task_box.currentText() == "nan_later"
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "halted", timeout=30_000)
+    box = window.dialogs[-1]
+    assert box.isVisible() and "Non-finite" in box.text()
+    assert "the loss is nan" in box.detailedText()
+    assert steps(window) >= 4 and window.loss.has_data()  # the views keep the run so far
+    assert window.start_act.isEnabled()
+
+
+def test_save_then_load_restores_the_model(qtbot, window, tmp_path):
+    start_small(qtbot, window, hidden_size=8)
+    run_until(qtbot, window, 40)
+    window.pause_act.trigger()
+    path = tmp_path / "run.safetensors"
+    with qtbot.waitSignal(window.checkpoint_saved, timeout=10_000):
+        window.save_checkpoint(str(path))
+    assert path.exists()
+    trainer = window.session.trainer
+    saved = {k: v.copy() for k, v in trainer.model.state_dict().items()}
+    saved_step = trainer.step
+    window.reset_act.trigger()
+    window.setup.set_config({**SMALL, "hidden_size": 24})
+
+    window.load_checkpoint(str(path))
+    qtbot.waitUntil(lambda: window.state == "paused" and window.snapshot is not None,
+                    timeout=30_000)
+    loaded = window.session.trainer
+    assert loaded is not trainer and loaded.step == saved_step
+    state = loaded.model.state_dict()
+    assert state.keys() == saved.keys()
+    for k, v in saved.items():
+        np.testing.assert_array_equal(state[k], v)
+    assert window.setup.config()["hidden_size"] == 8  # the form shows the loaded run
+    assert window.hidden.h.shape[1] == 8
+    # resuming continues from the saved step
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: steps(window) > saved_step + 5, timeout=30_000)
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+
+
+def test_heatmap_click_follows_a_unit_and_hover_reads_values(qtbot, window):
+    start_small(qtbot, window)
+    qtbot.waitUntil(lambda: window.snapshot is not None, timeout=30_000)
+    window.pause_act.trigger()
+    qtbot.wait(200)
+    panel = window.hidden
+    view = panel.view
+    scene_pos = panel.heat.vb.mapViewToScene(QPointF(5.0, 7.0))
+    pos = view.mapFromScene(scene_pos)
+    qtbot.mouseMove(view.viewport(), pos)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: panel.unit == 7, timeout=2_000)
+    assert window.gates.unit == 7 and window.gates.title.text() == "Gates of unit 7"
+    np.testing.assert_allclose(panel.h_curve.yData, panel.h[: panel.length, 7])
+    panel._hover_heat(5.0, 7.0)
+    assert panel.readout.text().startswith("timestep 5, unit 7: h = ")
+    window.loss._hover(float(steps(window)), 0.0)
+    assert "train" in window.loss.readout.text()
+
+
+def test_log_scale_toggle(qtbot, window):
+    assert window.loss.plot.getPlotItem().ctrl.logYCheck.isChecked()
+    window.log_act.trigger()
+    assert not window.loss.log_box.isChecked()
+    assert not window.loss.plot.getPlotItem().ctrl.logYCheck.isChecked()
+    window.loss.log_box.setChecked(True)
+    assert window.log_act.isChecked()
+
+
+def test_export_plots_and_metrics(qtbot, window, tmp_path):
+    start_small(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.evaluations) >= 2, timeout=60_000)
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+    pngs = window.export_plots(str(tmp_path / "png"))
+    assert {p.name for p in pngs} >= {"loss.png", "hidden-state.png", "plots.png"}
+    for p in pngs:
+        img = QImage(str(p))
+        assert not img.isNull() and non_blank(img) > 10
+    main, per_step = window.export_metrics(str(tmp_path / "metrics.csv"))
+    rows = list(csv.DictReader(main.read_text().splitlines()))
+    assert list(rows[0]) == ["epoch", "step", "train_loss", "val_loss", "val_mse"]
+    assert len(rows) == len(window.evaluations)
+    step_rows = list(csv.DictReader(per_step.read_text().splitlines()))
+    assert len(step_rows) == steps(window) and step_rows[0]["step"] == "1"
+
+
+def test_plugin_manager_disables_and_enables(qtbot, window):
+    dlg = window.show_plugins()
+    names = [dlg.table.item(r, 1).text() for r in range(dlg.table.rowCount())]
+    assert "lstm" in names and "sine" in names
+    dlg.set_enabled("gru", False)
+    cells = [window.setup.cell_box.itemText(i) for i in range(window.setup.cell_box.count())]
+    assert "gru" not in cells
+    status = {dlg.table.item(r, 1).text(): dlg.table.item(r, 5).text()
+              for r in range(dlg.table.rowCount())}
+    assert status["gru"] == "disabled"
+    dlg.set_enabled("gru", True)
+    cells = [window.setup.cell_box.itemText(i) for i in range(window.setup.cell_box.count())]
+    assert "gru" in cells
+    dlg.close()
+
+
+def test_settings_and_layout_are_remembered(qtbot, tmp_path):
+    from rnnlab.gui.app import MainWindow
+    from rnnlab.gui.settings import AppSettings
+
+    path = str(tmp_path / "gui.ini")
+    w = MainWindow(settings=AppSettings(path))
+    qtbot.addWidget(w)
+    w.setup.set_config({**SMALL, "task": "mod3", "task_params": {}, "hidden_size": 12})
+    w.loss.set_log(False)
+    w.top.setSizes([500, 250, 250])
+    sizes = w.top.sizes()
+    w.close()
+    w2 = MainWindow(settings=AppSettings(path))
+    qtbot.addWidget(w2)
+    assert w2.setup.task_box.currentText() == "mod3"
+    assert w2.setup.config()["hidden_size"] == 12
+    assert not w2.loss.log_box.isChecked()
+    assert w2.top.sizes() == sizes
+    w2.close()
+
+
+@pytest.mark.parametrize("task,kind", [("mod3", "labels"), ("charclass", "text")])
+def test_task_views(qtbot, window, task, kind):
+    from rnnlab.engine.train import TrainConfig
+
+    cfg = TrainConfig.for_task(task, hidden_size=8, batch_size=16, snapshot_every=2)
+    window.setup.set_config(cfg.to_dict())
+    window.step_act.trigger()
+    qtbot.waitUntil(lambda: window.snapshot is not None and window.state == "paused",
+                    timeout=60_000)
+    assert window.task_view.kind == kind
+    assert window.task_view.has_data()
+    if kind == "text":
+        assert "<span" in window.task_view.views["text"].html
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+
+
+def test_demo_writes_a_screenshot(tmp_path):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "RNNLAB_CONFIG_DIR": str(tmp_path / "config")}
+    code = textwrap.dedent(f"""
+        import sys
+        from rnnlab.gui.app import main
+        sys.exit(main(["--demo", "3", "--screenshot", {str(out)!r}]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (1280, 800)
+    assert non_blank(img) > 50
+    assert not Path(tmp_path / "config" / "gui.ini").exists()  # a demo changes no settings
