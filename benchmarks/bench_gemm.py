@@ -9,6 +9,7 @@ per shape (paid once per sequence, not per step).
 
     python benchmarks/bench_gemm.py [--threads 2] [--blas-threads 1] [--rounds 9]
                                     [--min-time 0.05] [--dtype float32 float64] [--quick]
+                                    [--omp-wait-policy passive]
 
 BLAS variables (``OPENBLAS_CORETYPE``, ``OPENBLAS_L2_SIZE``) are those of the calling
 environment and are printed. The machine is shared: also printed is the load average, and
@@ -81,7 +82,11 @@ def main(argv=None) -> int:
     ap.add_argument("--min-time", type=float, default=0.05, help="seconds per timed call group")
     ap.add_argument("--dtype", nargs="+", default=["float32", "float64"])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--omp-wait-policy", choices=["passive", "active"],
+                    help="set OMP_WAIT_POLICY for this run (before Numba starts its threads)")
     args = ap.parse_args(argv)
+    if args.omp_wait_policy:
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
 
     import numba
     import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS np.dot uses before limiting)
@@ -97,7 +102,8 @@ def main(argv=None) -> int:
     fns = _build()
     print(f"python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}"
           f", {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS"):
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                "OMP_WAIT_POLICY"):
         print(f"{var}={os.environ.get(var, '(unset)')}")
     print(f"BLAS threads {args.blas_threads}, Numba threads {args.threads} (threading layer "
           "printed after the first call)")

@@ -10,7 +10,7 @@ Layouts:
   panel. ``NR`` = :data:`PANEL_VECTORS` 64-byte vectors (32 float32 or 16 float64 columns),
   ``NP = ceil(N / NR)``. :func:`empty_packed` buffers are 64-byte aligned.
 - ``apack (T, K, TILE_ROWS)``: ``a`` in tiles of :data:`TILE_ROWS` rows, ``apack[t, k, i] =
-  a[t * TILE_ROWS + i, k]`` (zeros past ``M``), so a tile's rows sit at fixed offsets.
+  a[t * TILE_ROWS + i, k]``, so a tile's rows sit at fixed offsets.
 
 The micro-kernel is an ``@intrinsic`` emitting explicit 512-bit vectors and ``llvm.fma`` (plain
 loops with scalar accumulators do not vectorise): a tile of up to 12 rows x ``NR`` columns of
@@ -313,7 +313,8 @@ if not numba.config.DISABLE_JIT:
 
     @jit
     def pack_a(a, out=None):
-        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)`` (zeros past ``M``); returns it.
+        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)``; returns it. Rows past ``M`` are
+        zero as far as the micro-kernels read them (the rest is left as it was).
 
         out: optional preallocated ``apack`` of :func:`apack_shape` and ``a``'s dtype.
         """
@@ -324,11 +325,13 @@ if not numba.config.DISABLE_JIT:
         for t in range(shape[0]):
             i0 = t * TILE_ROWS
             rows = min(TILE_ROWS, M - i0)
+            # Rows the micro-kernel reads but does not store are zeroed (never denormal).
+            used = rows if rows <= 2 else (4 if rows <= 4 else (8 if rows <= 8 else TILE_ROWS))
             for k in range(K):
                 dst = apack[t, k]
                 for i in range(rows):
                     dst[i] = a[i0 + i, k]
-                for i in range(rows, TILE_ROWS):
+                for i in range(rows, used):
                     dst[i] = 0.0
         return apack
 
