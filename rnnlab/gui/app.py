@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self._new_snapshot = False
         self._rendered_at = 0.0
         self._render_turn = 0
+        self._placeholders_shown = True
 
         self.setWindowTitle("rnnlab")
         self._build_views()
@@ -110,6 +111,9 @@ class MainWindow(QMainWindow):
         self.timer.start()
         self._restore()
         self._set_state("idle")
+        self._update_placeholders()
+        if self._form_ok:
+            self.say("Choose a task and a cell, then press Start (F5) or Step (F10)")
 
     # construction ------------------------------------------------------------------------
     def _build_views(self) -> None:
@@ -344,9 +348,14 @@ class MainWindow(QMainWindow):
             self.start_act.setToolTip("Start training with the Setup (or resume) (F5)")
 
     def _form_validity(self, ok: bool, reason: str) -> None:
+        was_ok = self._form_ok
         self._form_ok, self._form_reason = ok, reason
         if hasattr(self, "start_act"):
             self._set_state(self.state)
+            if not ok:
+                self.say(f"Setup: {reason}", error=True)
+            elif not was_ok:
+                self.say("")
 
     def say(self, text: str, error: bool = False) -> None:
         colour = "#C03000" if error else "#333"
@@ -548,6 +557,10 @@ class MainWindow(QMainWindow):
             self._render()
             self._on_stopped(stopped)
 
+    def _update_placeholders(self) -> None:
+        for p in self.panels.values():
+            p.show_placeholder(not p.has_data())
+
     def _render(self, everything: bool = True) -> None:
         """Redraw the views from the data taken so far. While training runs this is
         rate-limited and alternates between the curves over steps and the probe's views,
@@ -567,6 +580,9 @@ class MainWindow(QMainWindow):
                 self._auto_unit = False
                 self._follow_liveliest_unit()
             self._show_snapshot()
+        if self._placeholders_shown:
+            self._update_placeholders()
+            self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
 
     def _add_evaluation(self, row: dict) -> None:
         self.evaluations.append(dict(row))
@@ -628,6 +644,9 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, _layer: int, _unit: int) -> None:
         if self.snapshot is not None:
             self._show_snapshot()
+        if self._placeholders_shown:
+            self._update_placeholders()
+            self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
 
     def _show_snapshot(self) -> None:
         snap = self.snapshot
@@ -648,6 +667,8 @@ class MainWindow(QMainWindow):
         self._rate.clear()
         self._auto_unit = True
         self._dirty = self._new_snapshot = False
+        self._placeholders_shown = True
+        self._update_placeholders()
         self.progress.setText("")
 
     # checkpoints and export --------------------------------------------------------------

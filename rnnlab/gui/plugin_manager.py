@@ -70,7 +70,9 @@ class PluginManager(QDialog):
         self.populate()
 
     def populate(self) -> None:
-        records = registry.plugins()
+        order = {"error": 0, "disabled": 1}
+        records = sorted(registry.plugins(),
+                         key=lambda r: (order.get(r.status, 2), r.kind or "~", r.name))
         self.table.blockSignals(True)
         self.table.setRowCount(len(records))
         for r, rec in enumerate(records):
@@ -80,7 +82,7 @@ class PluginManager(QDialog):
                                   else Qt.CheckState.Checked)
             enabled.setData(Qt.ItemDataRole.UserRole, rec.name)
             self.table.setItem(r, 0, enabled)
-            values = (rec.name, rec.kind or "?", rec.version, rec.source, rec.status, rec.error)
+            values = (rec.name, rec.kind or "-", rec.version, rec.source, rec.status, rec.error)
             for c, text in enumerate(values, start=1):
                 item = QTableWidgetItem(str(text))
                 item.setToolTip(str(text) if c != 1 else (rec.description or rec.target))
@@ -92,7 +94,7 @@ class PluginManager(QDialog):
         self.summary.setText(f"{len(records)} plugins: {counts['ok']} ok, "
                              f"{counts['error']} with errors, {counts['disabled']} disabled. "
                              "Untick to disable a plugin by name.")
-        folders = load_settings()["plugin_paths"]
+        folders = [str(p) for p in registry.plugin_paths()]
         self.paths.setText("Plugin folders: " + (", ".join(folders) if folders else
                                                  "none (add one, or set RNNLAB_PLUGIN_PATH)"))
 

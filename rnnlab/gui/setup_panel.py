@@ -69,6 +69,12 @@ class SetupPanel(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(6)
 
+        self.error_label = QLabel("")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #C03000; background: #fff1ec; padding: 4px; "
+                                       "font-size: 8pt;")
+        self.error_label.setVisible(False)
+        lay.addWidget(self.error_label)
         self.task_box = QComboBox()
         self.task_box.setToolTip("Task plugins from the registry")
         self.task_box.currentTextChanged.connect(self._task_chosen)
@@ -83,10 +89,6 @@ class SetupPanel(QWidget):
         self.model_fields = self._group(lay, "Model", MODEL_PARAMS)
         self.train_fields = self._group(lay, "Training", TRAIN_PARAMS)
 
-        self.error_label = QLabel("")
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #C03000; font-size: 8pt;")
-        lay.addWidget(self.error_label)
         lay.addStretch(1)
 
         self.task_fields: list[Field] = []
@@ -217,6 +219,7 @@ class SetupPanel(QWidget):
                 except ValueError as exc:
                     reason = str(exc)
         self.error_label.setText(reason)
+        self.error_label.setVisible(bool(reason))
         self.validity_changed.emit(not reason, reason)
 
     def config(self) -> dict:

@@ -8,6 +8,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFont
 from PyQt6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from ..axes import axes
 from ..style import style_plot
 
 
@@ -51,6 +52,8 @@ def _css(colour) -> str:
 class Panel(QFrame):
     """A view with a header row: bold title, optional controls and a hover readout."""
 
+    placeholder_text = "Shown once training has started: press Start (F5) or Step (F10)"
+
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -88,6 +91,32 @@ class Panel(QFrame):
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(0)
         outer.addLayout(self.body, 1)
+        self._placeholder: QLabel | None = None
+
+    def show_placeholder(self, on: bool) -> None:
+        """A grey hint over the empty view until the run has data for it."""
+        if on and self._placeholder is None:
+            self._placeholder = QLabel(self.placeholder_text, self)
+            self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._placeholder.setWordWrap(True)
+            self._placeholder.setStyleSheet("color: #888; font-size: 9pt; background: "
+                                            "rgba(255, 255, 255, 210); padding: 6px;")
+            self._placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        if self._placeholder is not None:
+            self._placeholder.setVisible(on)
+            if on:
+                self._place()
+
+    def _place(self) -> None:
+        w = max(60, min(self.width() - 24, 340))
+        h = self._placeholder.heightForWidth(w) + 4
+        self._placeholder.setGeometry((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+        self._placeholder.raise_()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._placeholder is not None and not self._placeholder.isHidden():
+            self._place()
 
     def set_title(self, text: str) -> None:
         self.title.setText(text)
@@ -96,7 +125,7 @@ class Panel(QFrame):
         """A legend strip under the title: ``(label, colour, mark)`` with ``mark`` one of
         ``line``, ``dash``, ``dot``, ``square``, ``box``, ``x``."""
         parts = [f'<span style="color:{_css(colour)}; font-weight:bold;">'
-                 f'{MARKS.get(mark, MARKS["line"])}</span>&nbsp;{label}'
+                 f'{MARKS.get(mark, MARKS["line"])}</span>&nbsp;{label.replace(" ", "&nbsp;")}'
                  for label, colour, mark in entries]
         self.legend_label.setText("&nbsp;&nbsp;&nbsp; ".join(parts))
         self.legend_label.setVisible(bool(entries))
@@ -108,8 +137,12 @@ class Panel(QFrame):
         return False
 
 
-def make_plot(x_label: str, y_label: str) -> pg.PlotWidget:
-    w = pg.PlotWidget()
+INDEX_LABELS = ("timestep", "step", "class", "unit", "label")
+
+
+def make_plot(x_label: str, y_label: str, right: bool = False) -> pg.PlotWidget:
+    """A styled plot; index axes (timestep, step, class, ...) get whole-number ticks."""
+    w = pg.PlotWidget(axisItems=axes(x_label in INDEX_LABELS, y_label in INDEX_LABELS, right))
     style_plot(w.getPlotItem(), x_label, y_label)
     w.setMinimumHeight(90)
     return w

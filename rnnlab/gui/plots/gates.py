@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QLabel, QStackedWidget
 
 from ..style import GATE_NAMES, LABEL_STYLE, gate_color, pen
 from .base import Panel, fmt, make_plot, on_hover
@@ -15,11 +17,16 @@ class GatesPanel(Panel):
     def __init__(self, parent=None):
         super().__init__("Gates of unit 0", parent)
         self.plot = make_plot("timestep", "activation")
+        self.none = QLabel("")
+        self.none.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.none.setWordWrap(True)
+        self.none.setStyleSheet("color: #666; background: white;")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.none)
         self.item = self.plot.getPlotItem()
         self.item.addItem(pg.InfiniteLine(0, angle=0, pen=pen("#bbbbbb", 1)))
-        self.note = pg.TextItem("", color="#777777", anchor=(0.5, 0.5))
-        self.item.addItem(self.note, ignoreBounds=True)
-        self.body.addWidget(self.plot)
+        self.body.addWidget(self.stack)
         on_hover(self.plot, self._hover)
         self.curves: list[pg.PlotDataItem] = []
         self.gates: tuple[str, ...] = ()
@@ -39,8 +46,9 @@ class GatesPanel(Panel):
                 self.curves.append(self.item.plot(pen=pen(gate_color(g, j), 2)))
                 entries.append((label, gate_color(g, j), "line"))
             self.set_legend(entries)
-        self.note.setText("" if gates else f"the {cell} cell has no gates")
-        self.note.setPos(0, 0)
+        self.none.setText(f"The {cell} cell has no gates: its hidden state alone carries "
+                          "the memory (see the unit's trace and the gradient through time).")
+        self.stack.setCurrentWidget(self.plot if gates else self.none)
 
     def show(self, layer: dict[str, np.ndarray], length: int, unit: int) -> None:
         self.unit = unit
@@ -68,7 +76,7 @@ class GatesPanel(Panel):
             c.setData([], [])
 
     def has_data(self) -> bool:
-        return self.data is not None or (bool(self.note.toPlainText()) and not self.gates)
+        return self.data is not None or self.stack.currentWidget() is self.none
 
     def _hover(self, x, _y) -> None:
         if x is None or self.data is None:

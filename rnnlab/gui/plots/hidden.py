@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QRectF, pyqtSignal
 from PyQt6.QtWidgets import QComboBox, QGraphicsRectItem
 
+from ..axes import axes
 from ..style import DIVERGING, LABEL_STYLE, SERIES, pen, style_plot, symmetric_limit, tick_font
 from .base import Panel, fmt
 
@@ -23,6 +24,8 @@ class HiddenPanel(Panel):
     """Click a row to follow that unit; hover reads ``h`` at (timestep, unit)."""
 
     selection_changed = pyqtSignal(int, int)  # layer index, unit
+    placeholder_text = ("The hidden state of a probe sequence appears here at each snapshot; "
+                        "click a row to follow a unit")
 
     def __init__(self, parent=None):
         super().__init__("Hidden state h of the probe sample", parent)
@@ -35,7 +38,7 @@ class HiddenPanel(Panel):
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.layout.setContentsMargins(0, 0, 0, 0)
         self.view.ci.layout.setVerticalSpacing(2)
-        self.heat = self.view.addPlot(row=0, col=0)
+        self.heat = self.view.addPlot(row=0, col=0, axisItems=axes(True, True))
         style_plot(self.heat, "", "unit")
         self.heat.getAxis("bottom").setStyle(showValues=False)
         self.heat.getAxis("bottom").setHeight(6)
@@ -56,7 +59,7 @@ class HiddenPanel(Panel):
         self.marker.setVisible(False)
         self.heat.addItem(self.marker)
 
-        self.trace = self.view.addPlot(row=1, col=0)
+        self.trace = self.view.addPlot(row=1, col=0, axisItems=axes(True, False))
         style_plot(self.trace, "timestep", "unit 0")
         self.trace.setXLink(self.heat)
         self.h_curve = self.trace.plot(pen=pen(SERIES["h"], 2))
@@ -118,8 +121,10 @@ class HiddenPanel(Panel):
         c = layer.get("c")
         self.c = np.asarray(c, dtype=np.float64) if c is not None else None
         T, H = h.shape
-        self.limit = symmetric_limit(h[:length])
-        self.image.setImage(h.T, autoLevels=False)
+        # only the probe's valid timesteps: padding would read as zero activity
+        T = max(1, min(T, self.length))
+        self.limit = symmetric_limit(h[:T])
+        self.image.setImage(np.ascontiguousarray(h[:T].T), autoLevels=False)
         self.image.setRect(QRectF(-0.5, -0.5, T, H))
         self.cbar.setLevels((-self.limit, self.limit))
         self.heat.setLimits(xMin=-0.5, xMax=T - 0.5, yMin=-0.5, yMax=H - 0.5)

@@ -17,6 +17,8 @@ EMA = 0.1  # smoothing of log(loss): a time constant of about ten steps
 class LossPanel(Panel):
     """Per-step train loss (raw and smoothed), validation loss per evaluation, metric."""
 
+    placeholder_text = "Loss curves appear here as training runs: press Start (F5)"
+
     def __init__(self, parent=None):
         super().__init__("Loss & metric", parent)
         self.log_box = QCheckBox("log scale")
@@ -25,7 +27,7 @@ class LossPanel(Panel):
         self.log_box.toggled.connect(self.set_log)
         self.controls.addWidget(self.log_box)
 
-        self.plot = make_plot("step", "loss")
+        self.plot = make_plot("step", "loss", right=True)
         item = self.plot.getPlotItem()
         self.raw = item.plot(pen=pen(SERIES["train_raw"], 1))
         self.smooth = item.plot(pen=pen(SERIES["train"], 2))

@@ -218,12 +218,12 @@ class TextView(QWidget):
         self.caption.setStyleSheet("color: #555; font-size: 8pt;")
         tl.addWidget(self.caption)
         self.browser = QTextBrowser()
-        self.browser.setStyleSheet("QTextBrowser { border: none; font-size: 11pt; }")
+        self.browser.setStyleSheet("QTextBrowser { border: none; font-size: 13pt; }")
         tl.addWidget(self.browser)
         split.addWidget(top)
         self.classes = ClassesView()
         split.addWidget(self.classes)
-        split.setSizes([120, 120])
+        split.setSizes([150, 100])
         lay.addWidget(split)
         self.text = ""
         self.html = ""
@@ -233,7 +233,8 @@ class TextView(QWidget):
         n = snap.length
         ids = np.asarray(snap.x).reshape(-1)[:n]
         tokens = token_text(spec, ids)
-        char_level = all(len(t) <= 1 for t in (spec.vocab or ()))
+        char_level = all(len(t) <= 1 for t in (spec.vocab or ())
+                         if not (t.startswith("<") and t.endswith(">")))
         h = None if layer is None else np.asarray(layer["h"], dtype=np.float64)
         values = h[:n, unit] if h is not None and unit < h.shape[1] else np.zeros(n)
         limit = symmetric_limit(values)
