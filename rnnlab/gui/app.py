@@ -557,6 +557,11 @@ class MainWindow(QMainWindow):
             self._render()
             self._on_stopped(stopped)
 
+    def render_now(self) -> None:
+        """Take every pending event and redraw all views at once (e.g. before a grab)."""
+        self.refresh()
+        self._render(everything=True)
+
     def _update_placeholders(self) -> None:
         for p in self.panels.values():
             p.show_placeholder(not p.has_data())
@@ -798,7 +803,8 @@ class Demo:
 
     def _finish(self, ok: bool) -> None:
         w = self.window
-        w.refresh()
+        w.render_now()
+        QApplication.processEvents()
         if self.screenshot:
             Path(self.screenshot).parent.mkdir(parents=True, exist_ok=True)
             ok = w.grab_png(self.screenshot) and ok
