@@ -44,15 +44,44 @@ def jit(func):
     return numba.njit(**JIT_OPTIONS)(func)
 
 
+_threads: int | None = None
+_blas_limited = False
+
+
 def set_threads(n: int | None) -> int:
-    """Use ``n`` threads for Numba and BLAS together (``None``: all cores). Returns ``n``."""
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba calls, so it is limited too)
+    """Use ``n`` threads (``None``: all cores); returns ``n``.
+
+    rnnlab runs independent sequences and directions of a layer on its own threads (the
+    kernels release the GIL), so BLAS is kept to one thread to avoid oversubscription:
+    one setting governs Numba, BLAS and rnnlab together.
+    """
+    global _threads
+    cores = os.cpu_count() or 1
+    n = cores if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= max(cores, 1):
+        raise ValueError(f"threads: expected an integer in 1..{cores}, got {n!r}")
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _threads = n
+    limit_blas()
+    return n
+
+
+def get_threads() -> int:
+    """Threads rnnlab uses (all cores unless :func:`set_threads` chose otherwise)."""
+    return _threads if _threads is not None else (os.cpu_count() or 1)
+
+
+def limit_blas() -> None:
+    """Keep BLAS (numpy's and the one Numba calls) to one thread; rnnlab threads instead.
+
+    Done once, on first need: OpenBLAS workers spin after large calls and slowed the
+    single-threaded time loop that follows by up to 2x here.
+    """
+    global _blas_limited
+    if _blas_limited:
+        return
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS Numba calls, so it is limited too)
     from threadpoolctl import threadpool_limits
 
-    cores = os.cpu_count() or 1
-    n = cores if n is None else int(n)
-    if not 1 <= n <= max(cores, numba.config.NUMBA_NUM_THREADS):
-        raise ValueError(f"threads: expected 1..{cores}, got {n}")
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    threadpool_limits(limits=n, user_api="blas")
-    return n
+    threadpool_limits(limits=1, user_api="blas")
+    _blas_limited = True

@@ -11,7 +11,9 @@ import math
 import numpy as np
 
 from .cell import Cell
+from .config import limit_blas
 from .module import Module, Parameter, as_float_dtype
+from .parallel import batch_chunks, run_all
 from .validate import check_array, check_lengths, describe
 
 
@@ -90,6 +92,8 @@ class Recurrent(Module):
                     setattr(self, spec.name + suffix, p)
                     params[spec.name] = p
                 self._layer_params.append(params)
+        #: multiply-adds per sequence and timestep of each layer-direction (~ its weights)
+        self._macs = [sum(p.data.size for p in ps.values()) for ps in self._layer_params]
         self._caches = None
         self._masks = None
         self._traces = None
@@ -119,24 +123,38 @@ class Recurrent(Module):
         else:
             lens = check_lengths(np.atleast_1d(lengths), B, T)
         states = self._initial_states(hx, B, unbatched)
-        L, D = self.num_layers, self.num_directions
-        caches, masks, traces = [], [], []
+        limit_blas()
+        L, D, H = self.num_layers, self.num_directions, self.output_size
+        chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
         finals = [np.empty((L * D, B, s), dtype=self.dtype) for s in self.state_sizes]
+        caches = [[None] * len(chunks) for _ in range(L * D)]
+        masks = []
         inp = x
         for layer in range(L):
-            ys = []
-            for d in range(D):
-                idx = layer * D + d
+            parts = [inp] if len(chunks) == 1 else [np.ascontiguousarray(inp[:, c])
+                                                    for c in chunks]
+            tasks = [(layer * D + d, ci) for d in range(D) for ci in range(len(chunks))]
+
+            def run(task, parts=parts):
+                idx, ci = task
+                sl = chunks[ci]
                 params = {k: p.data for k, p in self._layer_params[idx].items()}
-                st0 = tuple(np.ascontiguousarray(s[idx]) for s in states)
-                y, stn, cache = self.cell.forward(params, inp, lens, st0, bool(d))
-                self._check_outputs(y, stn, T, B)
-                for f, s in zip(finals, stn):
-                    f[idx] = s
-                ys.append(y)
-                caches.append(cache)
-                traces.append(dict(cache.trace))
-            out = ys[0] if D == 1 else np.concatenate(ys, axis=2)
+                st0 = tuple(np.ascontiguousarray(s[idx, sl]) for s in states)
+                return self.cell.forward(params, parts[ci], lens[sl], st0, bool(idx % D))
+
+            results = run_all(run, tasks, T * B * self._macs[layer * D] * D)
+            out = None if len(tasks) == 1 else np.empty((T, B, D * H), dtype=self.dtype)
+            for (idx, ci), (y, stn, cache) in zip(tasks, results):
+                sl = chunks[ci]
+                self._check_outputs(y, stn, T, sl.stop - sl.start)
+                for f, st in zip(finals, stn):
+                    f[idx, sl] = st
+                caches[idx][ci] = cache
+                if out is None:
+                    out = y.copy() if layer == L - 1 else y  # the last y is returned, and cached
+                else:
+                    d = idx % D
+                    out[:, sl, d * H:(d + 1) * H] = y
             mask = None
             if self.training and self.dropout > 0.0 and layer < L - 1:
                 keep = 1.0 - self.dropout
@@ -144,9 +162,11 @@ class Recurrent(Module):
                 out = out * mask
             masks.append(mask)
             inp = out
-        self._caches, self._masks, self._traces = caches, masks, traces
+        self._caches, self._masks, self._chunks = caches, masks, chunks
+        self._traces = [{} for _ in range(L * D)]
+        self._grad_sq = [[None] * len(chunks) for _ in range(L * D)]
         self._layout = (unbatched, T, B, lens)
-        out = inp.copy() if D == 1 else inp  # a single direction's y is also its cache
+        out = inp
         if unbatched:
             out = out[:, 0, :]
             finals = [f[:, 0, :] for f in finals]
@@ -211,23 +231,44 @@ class Recurrent(Module):
         dtop = np.ascontiguousarray(dtop)
         dfinal = self._final_grads(dh_n, B, unbatched)
         dinit = [np.empty_like(f) for f in dfinal]
+        chunks = self._chunks
         for layer in range(L - 1, -1, -1):
             mask = self._masks[layer]
             if mask is not None:
                 dtop = dtop * mask
-            dx = None
-            for d in range(D):
-                idx = layer * D + d
+            tasks = [(layer * D + d, ci) for d in range(D) for ci in range(len(chunks))]
+
+            def run(task, dtop=dtop):
+                idx, ci = task
+                sl, d = chunks[ci], idx % D
                 pmap = self._layer_params[idx]
                 params = {k: p.data for k, p in pmap.items()}
-                grads = {k: p.grad for k, p in pmap.items()}
-                dy = np.ascontiguousarray(dtop[:, :, d * H:(d + 1) * H]) if D > 1 else dtop
-                dstn = tuple(np.ascontiguousarray(f[idx]) for f in dfinal)
-                dxi, dst0, dh_sq = self.cell.backward(params, self._caches[idx], dy, dstn, grads)
-                for a, s in zip(dinit, dst0):
-                    a[idx] = s
-                self._traces[idx]["grad_h_norm"] = np.sqrt(dh_sq)
-                dx = dxi if dx is None else dx + dxi
+                # chunk 0 adds into .grad; the others into private buffers summed below
+                grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad)
+                         for k, p in pmap.items()}
+                dy = dtop if D == 1 and len(chunks) == 1 else \
+                    np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
+                dstn = tuple(np.ascontiguousarray(f[idx, sl]) for f in dfinal)
+                cache = self._caches[idx][ci]
+                return self.cell.backward(params, cache, dy, dstn, grads), grads
+
+            results = run_all(run, tasks, T * B * self._macs[layer * D] * D * 2)
+            dx = None
+            for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
+                sl = chunks[ci]
+                for a, st in zip(dinit, dst0):
+                    a[idx, sl] = st
+                if ci:
+                    for k, p in self._layer_params[idx].items():
+                        p.grad += grads[k]
+                self._grad_sq[idx][ci] = dh_sq
+                self._traces[idx].pop("grad_h_norm", None)
+                if len(tasks) == 1:
+                    dx = dxi
+                    continue
+                if dx is None:
+                    dx = np.zeros((T, B, dxi.shape[2]), dtype=self.dtype)
+                dx[:, sl] += dxi
             dtop = dx
         if unbatched:
             dx = dtop[:, 0, :]
@@ -267,12 +308,20 @@ class Recurrent(Module):
         ``backward`` ``"grad_h_norm"`` ``(T, B)``: ``||dL/dh_t||`` per step and sequence.
         Values past a sequence's length are 0.
         """
-        if self._traces is None:
+        if self._caches is None:
             raise RuntimeError("trace() needs a forward() first")
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
             raise IndexError(f"trace: expected layer < {self.num_layers} and direction < "
                              f"{self.num_directions}, got layer={layer}, direction={direction}")
-        return self._traces[layer * self.num_directions + direction]
+        idx = layer * self.num_directions + direction
+        merged = self._traces[idx]
+        parts = [c.trace for c in self._caches[idx]]
+        for key in parts[0]:
+            if key not in merged:
+                merged[key] = _joined([p[key] for p in parts])
+        if "grad_h_norm" not in merged and self._grad_sq[idx][0] is not None:
+            merged["grad_h_norm"] = np.sqrt(_joined(self._grad_sq[idx]))
+        return merged
 
     def extra_repr(self) -> str:
         return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
@@ -280,6 +329,13 @@ class Recurrent(Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """Per-chunk arrays joined along the batch axis, as a read-only view."""
+    a = parts[0].view() if len(parts) == 1 else np.concatenate(parts, axis=1)
+    a.flags.writeable = False
+    return a
 
 
 class RNN(Recurrent):

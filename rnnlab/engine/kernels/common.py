@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
+from .gemm import gemm_packed
 
 
 def tanh(x):
@@ -62,6 +63,17 @@ def _sigmoid_impl(x):
         return half + half * tanh(half * x)
 
     return impl
+
+
+@jit
+def step_product(a, packed, c, work):
+    """``c = a @ b`` for a packed ``b`` (see :mod:`.gemm`); ``work`` holds the packed ``a``.
+
+    Serial on purpose: a parallel region per timestep costs more than it gains below
+    hidden ~512, and functions calling Numba's parallel code cannot be cached. Threads are
+    used across sequences and directions instead (:mod:`rnnlab.engine.recurrent`).
+    """
+    gemm_packed(a, packed, c, False, work)
 
 
 @jit

@@ -16,12 +16,13 @@ from .common import (
     prev_index,
     row_sq_norms,
     sigmoid,
+    step_product,
     tanh,
     time_index,
     weight_grads,
     zero_invalid,
 )
-from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
+from .gemm import apack_shape, pack_b, pack_bt
 
 
 @jit
@@ -41,7 +42,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, h0, y, gates, hli
     wp = pack_bt(w_hh)
     work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        gemm_packed(hn, wp, hw, False, work)
+        step_product(hn, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -126,7 +127,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
             dgs[b] = dhg
-        gemm_packed(dgs, wb, dhrec, False, bwork)
+        step_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dhb = dh[b]

@@ -18,12 +18,13 @@ from .common import (
     prev_index,
     row_sq_norms,
     sigmoid,
+    step_product,
     tanh,
     time_index,
     weight_grads,
     zero_invalid,
 )
-from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
+from .gemm import apack_shape, pack_b, pack_bt
 
 
 @jit
@@ -51,7 +52,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
     wrp = pack_bt(w_hr if has_proj else w_hr[:0])
     mwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
-        gemm_packed(hn, wp, hw, False, work)
+        step_product(hn, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -77,7 +78,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
                 ct[j] = cnew
                 mb[j] = o_ * tanh(cnew)
         if has_proj:
-            gemm_packed(m, wrp, hp, False, mwork)
+            step_product(m, wrp, hp, mwork)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -130,7 +131,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 out[k] = dyb[k] + dhb[k]
             dht[t, b] = out
         if has_proj:
-            gemm_packed(dhs, wrb, dm, False, pwork)
+            step_product(dhs, wrb, dm, pwork)
         else:
             dm[:] = dhs
         for b in range(B):
@@ -161,7 +162,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
             dgs[b] = d
-        gemm_packed(dgs, wb, dhrec, False, bwork)
+        step_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dh[b] = dhrec[b]

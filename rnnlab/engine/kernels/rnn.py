@@ -11,11 +11,12 @@ from .common import (
     gather_previous,
     input_projection,
     row_sq_norms,
+    step_product,
     tanh,
     time_index,
     weight_grads,
 )
-from .gemm import apack_shape, gemm_packed, pack_b, pack_bt
+from .gemm import apack_shape, pack_b, pack_bt
 
 
 @jit
@@ -34,7 +35,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
     wp = pack_bt(w_hh)
     work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        gemm_packed(hn, wp, hw, False, work)
+        step_product(hn, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -91,7 +92,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
                 else:
                     d[j] = g * (1.0 - yt[j] * yt[j])
             dgs[b] = d
-        gemm_packed(dgs, wb, dhrec, False, bwork)
+        step_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dh[b] = dhrec[b]
