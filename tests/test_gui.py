@@ -503,3 +503,25 @@ def test_demo_writes_a_screenshot(tmp_path):
     assert (img.width(), img.height()) == (1280, 800)
     assert non_blank(img) > 50
     assert not Path(tmp_path / "config" / "gui.ini").exists()  # a demo changes no settings
+
+
+def test_closing_while_the_run_is_being_built_ends_cleanly(qtbot, tmp_path, monkeypatch):
+    from rnnlab.gui import app
+    from rnnlab.gui.settings import AppSettings
+
+    real = app.make_trainer
+
+    def slow(config):  # stands in for a slow dataset or a first kernel compilation
+        time.sleep(0.5)
+        return real(config)
+
+    monkeypatch.setattr(app, "make_trainer", slow)
+    w = app.MainWindow(settings=AppSettings(str(tmp_path / "gui.ini")), remember=False)
+    qtbot.addWidget(w)
+    w.setup.set_config(SMALL)
+    w.start_act.trigger()
+    session = w.session
+    assert w.state == "building" and w.stop_act.isEnabled()
+    w.close()
+    assert session.isFinished() and session.error is None
+    assert [type(e).__name__ for e in session.buffer.drain()][-1] == "Stopped"

@@ -762,10 +762,12 @@ class MainWindow(QMainWindow):
 
     # lifetime ----------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
+        """Stop the run and wait for its thread: a stop is honoured within one batch, or as
+        soon as a trainer that is still being built (data, kernel compilation) is ready."""
         self.save_settings()
         self._end_session()
         for s in list(self.ending):
-            s.wait(3000)
+            s.wait()
         self.timer.stop()
         super().closeEvent(event)
 

@@ -142,6 +142,12 @@ class TrainSession(QThread):
     def run(self) -> None:
         lower_thread_priority()
         try:
+            self._build_and_run()
+        finally:
+            self.ended_at = time.perf_counter()
+
+    def _build_and_run(self) -> None:
+        try:
             trainer = self.factory()
         except Exception as exc:
             self._fail(exc)
@@ -159,8 +165,6 @@ class TrainSession(QThread):
             self._loop(trainer)
         except Exception as exc:
             self._fail(exc)
-        finally:
-            self.ended_at = time.perf_counter()
 
     def _loop(self, trainer) -> None:
         gen = trainer.run()
