@@ -77,6 +77,33 @@ def step_product(a, packed, c, work):
 
 
 @jit
+def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, work, dhrec, dh):
+    """``dh[b] = (dgs @ W)[b]`` for the sequences active at step ``s`` (others keep theirs).
+
+    ``dgs (B, G)`` pre-activation gradients of this step (0 for inactive rows),
+    ``packed_w`` the packed ``W (G, H)``, ``dhrec (B, H)`` and ``work`` scratch.
+    """
+    step_product(dgs, packed_w, dhrec, work)
+    for b in range(dh.shape[0]):
+        if time_index(s, lengths[b], reverse) >= 0:
+            dh[b] = dhrec[b]
+
+
+@jit
+def finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq):
+    """What every backward ends with: the initial-state gradient ``dh0 = dh``, the squared
+    norms ``dh_sq (T, B)`` of the total ``dht (T, B, H)``, and the weight gradients and
+    ``dx`` as GEMMs over all steps (see :func:`weight_grads`; ``y`` and ``h0`` give the
+    state that fed each step)."""
+    dh0[:] = dh
+    row_sq_norms(dht, dh_sq)
+    hprev = np.empty(y.shape, dtype=y.dtype)
+    gather_previous(y, h0, lengths, reverse, hprev)
+    weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx)
+
+
+@jit
 def lengths_within(lengths, T):
     """Whether every length is in ``1..T``."""
     for L in lengths:

@@ -11,15 +11,13 @@ import numpy as np
 from ..config import jit
 from .common import (
     column_sums,
-    gather_previous,
+    finish_backward,
     input_projection,
     prev_index,
-    row_sq_norms,
     sigmoid,
     step_product,
     tanh,
     time_index,
-    weight_grads,
     zero_invalid,
 )
 from .gemm import apack_shape, pack_b, pack_bt
@@ -135,10 +133,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
                 dirb = direct[b]
                 for j in range(H):
                     dhb[j] = rec[j] + dirb[j]
-    dh0[:] = dh
-    row_sq_norms(dht, dh_sq)
-    hprev = np.empty((T, B, H), dtype=x.dtype)
-    gather_previous(y, h0, lengths, reverse, hprev)
-    weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx)
+    finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq)
     column_sums(dgx, db_ih)
     column_sums(dgh, db_hh)

@@ -12,16 +12,15 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    carry_recurrent_grad,
     column_sums,
-    gather_previous,
+    finish_backward,
     input_projection,
     prev_index,
-    row_sq_norms,
     sigmoid,
     step_product,
     tanh,
     time_index,
-    weight_grads,
     zero_invalid,
 )
 from .gemm import apack_shape, pack_b, pack_bt
@@ -162,16 +161,10 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
             dgs[b] = d
-        step_product(dgs, wb, dhrec, bwork)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
-    dh0[:] = dh
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
     dc0[:] = dc
-    row_sq_norms(dht, dh_sq)
-    hprev = np.empty((T, B, P), dtype=x.dtype)
-    gather_previous(y, h0, lengths, reverse, hprev)
-    weight_grads(dg, dg, x, w_ih, hprev, dw_ih, dw_hh, dx)
+    finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq)
     column_sums(dg, db)
     if has_proj:
         tmp = np.empty_like(dw_hr)

@@ -7,14 +7,13 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    carry_recurrent_grad,
     column_sums,
-    gather_previous,
+    finish_backward,
     input_projection,
-    row_sq_norms,
     step_product,
     tanh,
     time_index,
-    weight_grads,
 )
 from .gemm import apack_shape, pack_b, pack_bt
 
@@ -92,13 +91,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
                 else:
                     d[j] = g * (1.0 - yt[j] * yt[j])
             dgs[b] = d
-        step_product(dgs, wb, dhrec, bwork)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
-    dh0[:] = dh
-    row_sq_norms(dht, dh_sq)
-    hprev = np.empty((T, B, H), dtype=x.dtype)
-    gather_previous(y, h0, lengths, reverse, hprev)
-    weight_grads(dg, dg, x, w_ih, hprev, dw_ih, dw_hh, dx)
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
+    finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq)
     column_sums(dg, db)

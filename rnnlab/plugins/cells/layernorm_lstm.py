@@ -31,14 +31,16 @@ import numpy as np
 from ...engine.cell import Cache, Cell, ParamSpec
 from ...engine.config import jit
 from ...engine.kernels.common import (
-    gather_previous,
+    carry_recurrent_grad,
+    finish_backward,
     prev_index,
-    row_sq_norms,
     sigmoid,
+    step_product,
+    tanh,
     time_index,
-    weight_grads,
     zero_invalid,
 )
+from ...engine.kernels.gemm import apack_shape, pack_b, pack_bt
 
 
 @jit
@@ -130,8 +132,10 @@ def layernorm_lstm_forward(x, lengths, reverse, w_ih, w_hh, g_ih, b_ih, g_hh, b_
     hn[:] = h0
     cn[:] = c0
     hw = np.empty((B, G), dtype=x.dtype)
+    wp = pack_bt(w_hh)
+    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        np.dot(hn, w_hh.T, hw)
+        step_product(hn, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -148,7 +152,7 @@ def layernorm_lstm_forward(x, lengths, reverse, w_ih, w_hh, g_ih, b_ih, g_hh, b_
             for j in range(H):
                 i_ = sigmoid(gi[j])
                 f_ = sigmoid(gf[j])
-                g_ = math.tanh(gg[j])
+                g_ = tanh(gg[j])
                 gi[j] = i_
                 gf[j] = f_
                 gg[j] = g_
@@ -161,7 +165,7 @@ def layernorm_lstm_forward(x, lengths, reverse, w_ih, w_hh, g_ih, b_ih, g_hh, b_
             h = hn[b]
             yt = y[t, b]
             for j in range(H):
-                hv = go[j] * math.tanh(g_c[j] * ch[j] + b_c[j])
+                hv = go[j] * tanh(g_c[j] * ch[j] + b_c[j])
                 h[j] = hv
                 yt[j] = hv
     zero_invalid(gates, lengths)
@@ -193,6 +197,8 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
     dgs = np.zeros((B, G), dtype=x.dtype)
     dhrec = np.empty((B, H), dtype=x.dtype)
     dcl = np.empty(H, dtype=x.dtype)
+    wb = pack_b(w_hh)
+    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             L = lengths[b]
@@ -215,7 +221,7 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
                 o_ = go[j]
                 dhj = dyb[j] + dhb[j]
                 tot[j] = dhj
-                tn = math.tanh(g_c[j] * ch[j] + b_c[j])
+                tn = tanh(g_c[j] * ch[j] + b_c[j])
                 do[j] = dhj * tn * o_ * (1.0 - o_)
                 dnb[j] = dhj * o_ * (1.0 - tn * tn)
             ln_normalize_grad(dnb, g_c, ch, rstd_c[t, b], dcl)
@@ -232,13 +238,8 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
             dr = dgh[t, b]
             ln_normalize_grad(d, g_hh, hhat[t, b], rstd_h[t, b], dr)
             dgs[b] = dr
-        np.dot(dgs, w_hh, dhrec)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
-    dh0[:] = dh
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
     dc0[:] = dc
-    row_sq_norms(dht, dh_sq)
     dgx = np.empty((T, B, G), dtype=x.dtype)
     dz2 = dz.reshape(T * B, G)
     xh2 = xhat.reshape(T * B, G)
@@ -246,9 +247,8 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
     dgx2 = dgx.reshape(T * B, G)
     for r in range(T * B):
         ln_normalize_grad(dz2[r], g_ih, xh2[r], rx2[r], dgx2[r])
-    hprev = np.empty((T, B, H), dtype=x.dtype)
-    gather_previous(y, h0, lengths, reverse, hprev)
-    weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx)
+    finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq)
     ln_param_grads(dz, xhat, dg_ih, db_ih)
     ln_param_grads(dz, hhat, dg_hh, db_hh)
     ln_param_grads(dn, chat, dg_c, db_c)

@@ -17,23 +17,24 @@ Parameters: torch's ``weight_ih (4H, I)``, ``weight_hh (4H, H)``, ``bias_ih``/``
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ...engine.cell import Cache, Cell, ParamSpec
 from ...engine.config import jit
 from ...engine.kernels.common import (
+    carry_recurrent_grad,
     column_sums,
+    finish_backward,
     gather_previous,
     input_projection,
     prev_index,
-    row_sq_norms,
     sigmoid,
+    step_product,
+    tanh,
     time_index,
-    weight_grads,
     zero_invalid,
 )
+from ...engine.kernels.gemm import apack_shape, pack_b, pack_bt
 
 
 @jit
@@ -54,8 +55,10 @@ def peephole_lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_ci, w_cf, w_c
     hn[:] = h0
     cn[:] = c0
     hw = np.empty((B, 4 * H), dtype=x.dtype)
+    wp = pack_bt(w_hh)
+    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        np.dot(hn, w_hh.T, hw)
+        step_product(hn, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -72,7 +75,7 @@ def peephole_lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_ci, w_cf, w_c
                 cp = c[j]
                 i_ = sigmoid(gi[j] + ri[j] + w_ci[j] * cp)
                 f_ = sigmoid(gf[j] + rf[j] + w_cf[j] * cp)
-                g_ = math.tanh(gg[j] + rg[j])
+                g_ = tanh(gg[j] + rg[j])
                 cnew = f_ * cp + i_ * g_
                 o_ = sigmoid(go[j] + ro[j] + w_co[j] * cnew)
                 gi[j] = i_
@@ -81,7 +84,7 @@ def peephole_lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_ci, w_cf, w_c
                 go[j] = o_
                 c[j] = cnew
                 ct[j] = cnew
-                hv = o_ * math.tanh(cnew)
+                hv = o_ * tanh(cnew)
                 h[j] = hv
                 yt[j] = hv
     zero_invalid(gates, lengths)
@@ -106,6 +109,8 @@ def peephole_lstm_backward(x, lengths, reverse, w_ih, w_hh, w_ci, w_cf, w_co, h0
     dc = dcn.copy()
     dgs = np.zeros((B, 4 * H), dtype=x.dtype)
     dhrec = np.empty((B, H), dtype=x.dtype)
+    wb = pack_b(w_hh)
+    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             L = lengths[b]
@@ -131,7 +136,7 @@ def peephole_lstm_backward(x, lengths, reverse, w_ih, w_hh, w_ci, w_cf, w_co, h0
                 o_ = go[j]
                 dhj = dyb[j] + dhb[j]
                 tot[j] = dhj
-                tc = math.tanh(ct[j])
+                tc = tanh(ct[j])
                 do_ = dhj * tc * o_ * (1.0 - o_)
                 dct = dcb[j] + dhj * o_ * (1.0 - tc * tc) + do_ * w_co[j]
                 di_ = dct * g_ * i_ * (1.0 - i_)
@@ -142,17 +147,12 @@ def peephole_lstm_backward(x, lengths, reverse, w_ih, w_hh, w_ci, w_cf, w_co, h0
                 do[j] = do_
                 dcb[j] = dct * f_ + di_ * w_ci[j] + df_ * w_cf[j]
             dgs[b] = d
-        np.dot(dgs, w_hh, dhrec)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
-    dh0[:] = dh
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
     dc0[:] = dc
-    row_sq_norms(dht, dh_sq)
-    prev = np.empty((T, B, H), dtype=x.dtype)
-    gather_previous(y, h0, lengths, reverse, prev)
-    weight_grads(dg, dg, x, w_ih, prev, dw_ih, dw_hh, dx)
+    finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
+                    dx, dh_sq)
     column_sums(dg, db)
+    prev = np.empty((T, B, H), dtype=x.dtype)
     gather_previous(cs, c0, lengths, reverse, prev)
     peephole_grads(dg, prev, cs, dw_ci, dw_cf, dw_co)
 
