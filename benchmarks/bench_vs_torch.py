@@ -140,9 +140,12 @@ def make_callables(row: Row, jax_ok: bool) -> dict[str, tuple]:
 
 def gemm_peak(threads: int) -> float:
     """float32 GFLOP/s of numpy's matmul at 2048^3 (the machine's practical GEMM peak)."""
+    from threadpoolctl import threadpool_limits
+
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     b = a.copy()
-    t = _timeit(lambda: a @ b, 1.0, 20)
+    with threadpool_limits(threads, user_api="blas"):
+        t = _timeit(lambda: a @ b, 1.0, 20)
     return 2 * 2048 ** 3 / t / 1e9
 
 
@@ -156,11 +159,20 @@ def _status_kib(field: str) -> int:
 
 def memory_child(lib: str, row: dict) -> None:
     """Print how far one training step of ``lib`` raises the resident set above its level
-    before the step (MiB), after two warm-up steps; Linux only (resets VmHWM)."""
+    before the step (MiB): after two warm-up steps, with what rnnlab keeps from the last
+    step released (torch frees its graph after backward); Linux only (resets VmHWM)."""
+    import gc
+
+    from rnnlab.engine.recurrent import Recurrent
+
     r = Row(**row)
     train = make_callables(r, jax_ok=False)[lib][1]
     train()
     train()
+    gc.collect()
+    for obj in gc.get_objects():
+        if isinstance(obj, Recurrent):
+            obj.release()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = _status_kib("VmRSS")
@@ -171,7 +183,10 @@ def memory_child(lib: str, row: dict) -> None:
 def peak_memory(lib: str, row: Row) -> float:
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", lib,
            json.dumps(row.__dict__)]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    # freed memory goes back to the system at once, so the resident set follows live bytes
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "0", "MALLOC_TRIM_THRESHOLD_": "0",
+           "MALLOC_TOP_PAD_": "0"}
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(res.stdout.strip().splitlines()[-1])["mib"]
 
 

@@ -123,6 +123,7 @@ class Recurrent(Module):
         else:
             lens = check_lengths(np.atleast_1d(lengths), B, T)
         states = self._initial_states(hx, B, unbatched)
+        self.release()
         limit_blas()
         L, D, H = self.num_layers, self.num_directions, self.output_size
         chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
@@ -298,6 +299,10 @@ class Recurrent(Module):
                             contiguous=False)
             out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
         return out
+
+    def release(self) -> None:
+        """Drop what the last forward kept for backward and :meth:`trace` (frees memory)."""
+        self._caches = self._masks = self._traces = self._grad_sq = None
 
     # introspection ----------------------------------------------------------------------
     def trace(self, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
