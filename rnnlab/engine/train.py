@@ -180,6 +180,7 @@ class Trainer:
         self._stop = threading.Event()
         self._step_tokens = 0
         self._lock = threading.Lock()
+        self._state_lock = threading.RLock()  # a step and a save never interleave
 
     # control (thread-safe) ------------------------------------------------------------
     def pause(self) -> None:
@@ -259,7 +260,8 @@ class Trainer:
                     return
                 idx = self.perm[self.batch_index * c.batch_size:
                                 (self.batch_index + 1) * c.batch_size]
-                loss, gnorm, bad = self._train_step(train.batch(idx))
+                with self._state_lock:
+                    loss, gnorm, bad = self._train_step(train.batch(idx))
                 if bad:
                     yield self._finish("non_finite", f"step {self.step + 1}: {bad}; training "
                                        "stopped, the last good checkpoint is kept")
@@ -385,7 +387,12 @@ class Trainer:
 
     # checkpoints ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write an atomic checkpoint that :meth:`load` resumes exactly."""
+        """Write an atomic checkpoint that :meth:`load` resumes exactly (from any thread:
+        it waits for a step in progress to finish)."""
+        with self._state_lock:
+            return self._save(path)
+
+    def _save(self, path: str | Path) -> Path:
         from .. import __version__
 
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
