@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import task_check
 from .engine.recurrent import Recurrent
 
-__all__ = ["GradientProblem", "gradient_check", "make_gradient_problem", "step_loop_check"]
+__all__ = ["GradientProblem", "gradient_check", "make_gradient_problem", "step_loop_check",
+           "task_check"]
 
 
 @dataclass
