@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from toy_tasks import ToyParity, ToySine
 
-from rnnlab.engine.events import Evaluated, Snapshot, Started, StepDone, Stopped
+from rnnlab.engine.events import Evaluated, Halted, Snapshot, Started, StepDone, Stopped
 from rnnlab.engine.train import TrainConfig, Trainer
 
 
@@ -130,6 +130,43 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert stop.reason == "non_finite" and "step 1" in stop.message
     assert (tmp_path / "last.safetensors").read_bytes() == saved
     assert stop.checkpoint == str(tmp_path / "last.safetensors")
+
+
+def test_non_finite_can_pause_instead_of_stopping():
+    tr = Trainer(config(epochs=2), task=ToySine(poison=True), on_non_finite="pause")
+    before = [p.data.copy() for p in tr.model.parameters()]
+    gen = tr.run()
+    events = [next(gen), next(gen)]
+    assert isinstance(events[1], Halted) and "step 1" in events[1].message
+    assert tr.paused
+    for p, b in zip(tr.model.parameters(), before):
+        np.testing.assert_array_equal(p.data, b)
+    tr.resume()
+    assert isinstance(next(gen), Halted)
+    tr.stop()
+    assert next(gen).reason == "stopped"
+
+
+def test_max_steps_within_an_epoch_resumes_exactly(tmp_path, monkeypatch):
+    import rnnlab.engine.registry as registry
+
+    monkeypatch.setattr(registry, "get_task", lambda name: ToySine)
+    full = [(e.step, e.val_loss) for e in evaluations(Trainer(config(), task=ToySine()))]
+    first = list(Trainer(config(max_steps=11), task=ToySine(), out_dir=tmp_path).run())
+    assert first[-1].reason == "finished" and "max_steps" in first[-1].message
+    assert [e.step for e in first if isinstance(e, Evaluated)] == [8]
+    resumed = Trainer.load(tmp_path / "last.safetensors")
+    resumed.config.max_steps = None
+    rest = [(e.step, e.val_loss) for e in evaluations(resumed)]
+    assert rest == full[1:]
+
+
+def test_non_finite_validation_loss_is_not_checkpointed(tmp_path, monkeypatch):
+    tr = Trainer(config(epochs=3), task=ToySine(), out_dir=tmp_path)
+    monkeypatch.setattr(tr, "evaluate", lambda split=None: (float("inf"), {}))
+    events = list(tr.run())
+    assert events[-1].reason == "non_finite" and "validation loss is inf" in events[-1].message
+    assert not (tmp_path / "last.safetensors").exists()
 
 
 def test_overflow_in_the_forward_pass_stops_cleanly():

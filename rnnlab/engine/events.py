@@ -74,6 +74,16 @@ class Snapshot:
 
 
 @dataclass
+class Halted:
+    """A NaN/Inf loss or gradient with ``on_non_finite="pause"``: the update was skipped and
+    the trainer paused itself; ``resume()`` continues from the last good weights."""
+
+    step: int
+    epoch: int
+    message: str
+
+
+@dataclass
 class Stopped:
     """The run ended. ``reason``: ``"finished"``, ``"stopped"`` (asked to), ``"early_stopping"``,
     ``"non_finite"`` (NaN/Inf loss or gradient; ``message`` names the step) or ``"error"``."""

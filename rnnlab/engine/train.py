@@ -20,7 +20,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .clip import clip_grad_norm_
-from .events import Evaluated, Snapshot, Started, StepDone, Stopped
+from .events import Evaluated, Halted, Snapshot, Started, StepDone, Stopped
 from .model import SequenceModel
 from .module import FLOAT_DTYPES
 from .optim import SGD, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
@@ -129,10 +129,17 @@ class Trainer:
 
     ``run()`` is a generator; control methods are thread-safe. ``out_dir``, when given,
     receives ``last.safetensors`` every epoch and ``best.safetensors`` on improvement.
+    A NaN/Inf loss or gradient never reaches the weights, and a non-finite validation loss
+    is never checkpointed: with ``on_non_finite="stop"`` the run ends with a
+    ``Stopped("non_finite")`` event; with ``"pause"`` it yields :class:`~.events.Halted`,
+    skips that batch (or repeats that epoch) and pauses until ``resume()``.
     """
 
     def __init__(self, config: TrainConfig | dict, out_dir: str | Path | None = None,
-                 task: Task | None = None):
+                 task: Task | None = None, on_non_finite: str = "stop"):
+        if on_non_finite not in ("stop", "pause"):
+            raise ValueError(f"on_non_finite: expected 'stop' or 'pause', got {on_non_finite!r}")
+        self.on_non_finite = on_non_finite
         if isinstance(config, dict):
             config = TrainConfig.from_dict(config)
         config.validate()
@@ -263,9 +270,16 @@ class Trainer:
                 with self._state_lock:
                     loss, gnorm, bad = self._train_step(train.batch(idx))
                 if bad:
-                    yield self._finish("non_finite", f"step {self.step + 1}: {bad}; training "
-                                       "stopped, the last good checkpoint is kept")
-                    return
+                    message = f"step {self.step + 1}: {bad}"
+                    if self.on_non_finite == "stop":
+                        yield self._finish("non_finite", f"{message}; training stopped, the "
+                                           "last good checkpoint is kept")
+                        return
+                    self.batch_index += 1
+                    self.pause()
+                    yield Halted(self.step, self.epoch, f"{message}; the update was skipped "
+                                 "and training paused (lower the learning rate or clip)")
+                    continue
                 self.step += 1
                 self.batch_index += 1
                 self.epoch_losses.append(loss)
@@ -277,7 +291,22 @@ class Trainer:
                     yield self.snapshot()
                 if c.max_steps is not None and self.step >= c.max_steps:
                     break
+            if self.batch_index < self.steps_per_epoch:
+                # max_steps within an epoch: keep the position so a resume continues it
+                if self.out_dir is not None:
+                    self.save(self.out_dir / "last.safetensors")
+                yield self._finish("finished", f"max_steps reached: {self.step} steps, epoch "
+                                   f"{self.epoch} at batch {self.batch_index}")
+                return
             ev = self._end_epoch()
+            if isinstance(ev, str):
+                if self.on_non_finite == "stop":
+                    yield self._finish("non_finite", f"{ev}; training stopped, the last good "
+                                       "checkpoint is kept")
+                    return
+                self.pause()
+                yield Halted(self.step, self.epoch, f"{ev}; paused")
+                continue
             yield ev
             if c.max_steps is not None and self.step >= c.max_steps:
                 break
@@ -328,8 +357,17 @@ class Trainer:
         metrics = self.task.metrics(pred, split.y, split.lengths)
         return loss, {f"val_{k}": float(v) for k, v in metrics.items()}
 
-    def _end_epoch(self) -> Evaluated:
-        val_loss, metrics = self.evaluate()
+    def _end_epoch(self) -> Evaluated | str:
+        """Evaluate, record and checkpoint the finished epoch; a message if it went non-finite
+        (then nothing is recorded or saved and the epoch is repeated from its start)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                val_loss, metrics = self.evaluate()
+            except NonFiniteError as exc:
+                val_loss, metrics = math.nan, {"error": str(exc)}
+        if not math.isfinite(val_loss):
+            self.perm = None
+            return f"epoch {self.epoch}: the validation loss is {val_loss}"
         train_loss = float(np.mean(self.epoch_losses)) if self.epoch_losses else math.nan
         best = val_loss < self.best_val
         if best:
