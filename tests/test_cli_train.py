@@ -77,3 +77,50 @@ def test_unwritable_output_folder(tmp_path, capsys):
 def test_resume_without_checkpoint(tmp_path, capsys):
     assert main(["train", "sine", "--out", str(tmp_path), "--resume"]) == 2
     assert "--resume: expected a checkpoint" in capsys.readouterr().err
+
+
+def test_resume_may_change_lr_and_limits_but_not_the_model(tmp_path, capsys):
+    assert train(tmp_path, "--no-report") == 0
+    run = str(tmp_path / "run")
+    assert main(["train", "sine", "--out", run, "--resume", "--cell", "gru"]) == 2
+    assert "expected only --epochs" in capsys.readouterr().err
+    assert main(["train", "sine", "--out", run, "--resume", "--epochs", "3", "--lr", "0.001",
+                 "--no-report"]) == 0
+    from rnnlab.engine.train import Trainer
+
+    resumed = Trainer.load(tmp_path / "run" / "last.safetensors")
+    assert resumed.config.lr == 0.001 and resumed.optimizer.lr == 0.001
+
+
+def test_a_folder_holding_another_run_is_not_mixed(tmp_path, capsys):
+    assert train(tmp_path, "--no-report") == 0
+    capsys.readouterr()
+    assert train(tmp_path, "--no-report", "--cell", "gru") == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert train(tmp_path, "--no-report", "--cell", "gru", "--force") == 0
+    import json
+
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cell"] == "gru"
+
+
+def test_bidirectional_can_be_switched_off(tmp_path, capsys):
+    args = ["train", "sentiment", "--epochs", "1", "--param", "samples=40", "--no-report",
+            "--out", str(tmp_path / "s")]
+    assert main([*args, "--no-bidirectional"]) == 0
+    import json
+
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["bidirectional"] is False
+
+
+def test_non_finite_task_parameter_is_refused(tmp_path, capsys):
+    assert main(["train", "sine", "--param", "noise=NaN", "--out", str(tmp_path / "r")]) == 2
+    assert "noise: expected a finite float, got nan" in capsys.readouterr().err
+
+
+def test_a_run_that_diverges_ends_cleanly(tmp_path, capsys):
+    args = ["train", "sine", "--cell", "rnn_relu", "--clip", "0", "--lr", "1", "--seed", "1",
+            "--optimizer", "sgd", "--hidden", "8", "--param", "samples=200", "--epochs", "6",
+            "--out", str(tmp_path / "n")]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "stopped: non_finite" in out and "run folder" in out

@@ -24,4 +24,4 @@ def run(args) -> int:
         return cli.main(["gui"])
     print("no display found: training the default task from the command line "
           "(rnnlab gui opens the app where a display is available)")
-    return cli.main(["train", "sine", "--epochs", "8", "--out", "runs/sine"])
+    return cli.main(["train", "sine", "--epochs", "8", "--out", "runs/sine", "--force"])

@@ -21,6 +21,12 @@ FLAGS = {"cell": "cell", "hidden": "hidden_size", "layers": "num_layers",
          "weight_decay": "weight_decay", "dtype": "dtype"}
 
 
+#: flags that may change when resuming; the rest define the model and data
+RESUMABLE = ("epochs", "max_steps", "lr", "clip", "patience")
+RUN_FILES = ("config.json", "metrics.csv", "last.safetensors", "best.safetensors",
+             "report.png")
+
+
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a task into a run folder",
                        description="Train TASK with the given cell and settings; unset "
@@ -29,7 +35,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--cell", help="a registered cell, e.g. lstm, gru, rnn_tanh")
     p.add_argument("--hidden", type=int, help="hidden size")
     p.add_argument("--layers", type=int, help="number of stacked layers")
-    p.add_argument("--bidirectional", action="store_true", default=None)
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="read sequences in both directions (--no-bidirectional: forward only)")
     p.add_argument("--dropout", type=float, help="dropout between layers")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop"))
     p.add_argument("--lr", type=float, help="learning rate")
@@ -47,7 +54,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="a task parameter, e.g. --param length=60 (repeatable)")
     p.add_argument("--out", metavar="DIR", help="run folder (default runs/TASK)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from DIR/last.safetensors (--epochs may extend the run)")
+                   help="continue from DIR/last.safetensors; " + ", ".join(
+                       f"--{f.replace('_', '-')}" for f in RESUMABLE) + " may change")
+    p.add_argument("--force", action="store_true",
+                   help="start a new run in a folder that holds another run (replacing it)")
     p.add_argument("--no-report", action="store_true", help="skip the PNG report")
     p.set_defaults(handler=run)
     return p
@@ -96,15 +106,32 @@ def build_trainer(args):
     from ..engine.train import TrainConfig, Trainer
 
     out = prepare_out_dir(Path(args.out or Path("runs") / args.task))
+    given = {flag for flag in FLAGS if getattr(args, flag) is not None}
     if args.resume:
         last = out / "last.safetensors"
         if not last.exists():
             raise ValueError(f"--resume: expected a checkpoint at {last}, got none")
+        fixed = sorted(given - set(RESUMABLE)) + (["param"] if args.param else [])
+        if fixed:
+            raise ValueError("--resume: the model and data come from the checkpoint; "
+                             f"expected only {', '.join('--' + f for f in RESUMABLE)}, got "
+                             + ", ".join("--" + f.replace("_", "-") for f in fixed))
         trainer = Trainer.load(last, out_dir=out)
-        if args.epochs is not None:
-            trainer.config.epochs = args.epochs
-            trainer.config.validate()
+        for flag in sorted(given):
+            value = getattr(args, flag)
+            setattr(trainer.config, FLAGS[flag], None if flag == "clip" and value == 0
+                    else value)
+        trainer.config.validate()
+        if "lr" in given:
+            trainer.optimizer.lr = args.lr
         return trainer, out
+    existing = [n for n in RUN_FILES if (out / n).exists()]
+    if existing and not args.force:
+        raise ValueError(f"--out: {out} already holds a run ({', '.join(existing)}); "
+                         "use --resume to continue it, --force to replace it, or another "
+                         "folder")
+    for name in existing:
+        (out / name).unlink()
     overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
                  if getattr(args, flag) is not None}
     if overrides.get("clip") == 0:
@@ -159,7 +186,7 @@ def run(args) -> int:
         print(f"epoch {last_eval.epoch}: train loss {last_eval.train_loss:.4g}, "
               f"val loss {last_eval.val_loss:.4g}, {metrics}; best val loss "
               f"{trainer.best_val:.4g}")
-    if trainer.history and not args.no_report:
+    if trainer.history and not args.no_report and stop.reason != "non_finite":
         from ..report import write_report
 
         path = write_report(out / "report.png", trainer.history, trainer.snapshot(),

@@ -49,6 +49,8 @@ class TaskParam:
             v = self.type(value)
         except (TypeError, ValueError):
             raise ValueError(f"{self.name}: expected {want}, got {value!r}") from None
+        if isinstance(v, float) and not np.isfinite(v):
+            raise ValueError(f"{self.name}: expected a finite {want}, got {v!r}")
         if self.choices is not None and v not in self.choices:
             raise ValueError(f"{self.name}: expected one of {list(self.choices)}, got {v!r}")
         if (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
