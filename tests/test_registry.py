@@ -403,3 +403,14 @@ def test_an_edited_file_is_reloaded_on_refresh(env, tmp_path):
     import edited_tanh
 
     assert registry.get_cell("edited_tanh") is edited_tanh.FixtureTanhCell
+
+
+def test_an_unreadable_settings_file_is_never_overwritten(tmp_path, monkeypatch, capsys):
+    from rnnlab.cli import main
+
+    monkeypatch.setenv("RNNLAB_CONFIG_DIR", str(tmp_path))
+    broken = '{"plugin_paths": ["/x"],}'
+    (tmp_path / "settings.json").write_text(broken)
+    assert main(["plugins", "disable", "peephole_lstm"]) == 2
+    assert "nothing was changed" in capsys.readouterr().err
+    assert (tmp_path / "settings.json").read_text() == broken

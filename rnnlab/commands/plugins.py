@@ -139,8 +139,12 @@ def _set(names: list[str], disabled: bool) -> int:
     from ..engine import registry
     from ..engine.settings import settings_path
 
-    for name in names:
-        registry.set_disabled(name, disabled)
+    try:
+        for name in names:
+            registry.set_disabled(name, disabled)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     state = "disabled" if disabled else "enabled"
     print(f"{state} {', '.join(names)} in {settings_path()}")
     env = {n.strip() for n in os.environ.get("RNNLAB_DISABLE_PLUGINS", "").split(",")}

@@ -75,9 +75,20 @@ def save_settings(**changes: Any) -> Path:
     for key in ("plugin_paths", "disabled_plugins"):
         if key in changes:
             changes[key] = _string_list(key, changes[key])
-    settings = load_settings()
-    settings.update(changes)
     path = settings_path()
+    settings = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
+    if path.exists():
+        # Update what is on disk as it is: a file we cannot read is refused, not replaced.
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: expected a readable JSON settings file, got an error "
+                             f"({exc}); fix or remove it, nothing was changed") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}; "
+                             "fix or remove it, nothing was changed")
+        settings.update(data)
+    settings.update(changes)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
     try:
