@@ -111,3 +111,41 @@ def test_flatten_round_trip():
     assert back["step"] == 3 and back["list"][1] == 4
     np.testing.assert_array_equal(back["buffers"]["1.v"], np.zeros((2, 2)))
     np.testing.assert_array_equal(back["list"][0], np.arange(3))
+
+
+def test_a_flipped_byte_in_the_data_is_caught_by_the_checksum(tmp_path):
+    path = tmp_path / "c.safetensors"
+    ckpt.save_file(path, {"w": np.arange(64, dtype=np.float32)}, {"v": 1})
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ckpt.CheckpointError, match="do not match the checksum"):
+        ckpt.load_file(path)
+
+
+def _raw_safetensors(path, header: dict, payload: bytes) -> None:
+    import json
+    import struct
+
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + payload)
+
+
+def test_bfloat16_weights_get_a_clear_message(tmp_path):
+    path = tmp_path / "bf.safetensors"
+    _raw_safetensors(path, {"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}},
+                     b"\x80\x3f\x80\x3f")
+    with pytest.raises(ckpt.CheckpointError, match="bfloat16"):
+        ckpt.load_file(path, require_meta=False)
+
+
+def test_a_malformed_format_version_is_a_checkpoint_error(tmp_path):
+    import json
+
+    path = tmp_path / "v.safetensors"
+    meta = {"format": ckpt.FORMAT, "format_version": "2"}
+    _raw_safetensors(path, {"__metadata__": {"rnnlab": json.dumps(meta)},
+                            "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+                     np.ones(1, np.float32).tobytes())
+    with pytest.raises(ckpt.CheckpointError, match="expected an integer format_version"):
+        ckpt.load_file(path)

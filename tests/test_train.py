@@ -216,3 +216,32 @@ def test_loading_a_weights_file_as_training_checkpoint_is_refused(tmp_path):
     rl.save_weights(rl.GRU(2, 2), tmp_path / "w.safetensors")
     with pytest.raises(CheckpointError, match="expected a training checkpoint"):
         Trainer.load(tmp_path / "w.safetensors")
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("step", -5, "training position"),
+    ("batch_index", 999, "training position"),
+    ("perm", np.arange(10**6), "permutation"),
+])
+def test_a_checkpoint_with_an_impossible_position_is_refused(tmp_path, monkeypatch, field,
+                                                             value, match):
+    import rnnlab.engine.registry as registry
+    from rnnlab.engine import checkpoint as ckpt
+
+    monkeypatch.setattr(registry, "get_task", lambda name: ToySine)
+    tr = Trainer(config(), task=ToySine())
+    gen = tr.run()
+    for ev in gen:
+        if isinstance(ev, StepDone) and ev.step == 3:
+            break
+    if field == "perm":
+        tr.perm = value
+        tr.save(tmp_path / "c.safetensors")
+    else:
+        tr.save(tmp_path / "c.safetensors")
+        tensors, meta = ckpt.load_file(tmp_path / "c.safetensors")
+        meta[field] = value
+        meta.pop("sha256")
+        ckpt.save_file(tmp_path / "c.safetensors", tensors, meta)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        Trainer.load(tmp_path / "c.safetensors")

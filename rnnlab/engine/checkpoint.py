@@ -6,6 +6,7 @@ same folder, fsync, rename), so a run killed mid-save leaves the previous file l
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -59,7 +60,7 @@ def save_file(path, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Pat
             raise CheckpointError(f"tensor {k!r}: expected a numeric array, got {a.dtype}")
         arrays[k] = a
     header = {_META_KEY: json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
-                                     **meta})}
+                                     "sha256": _digest(arrays), **meta})}
     return atomic_write(path, lambda tmp: st_save(arrays, tmp, metadata=header))
 
 
@@ -79,6 +80,9 @@ def load_file(path, require_meta: bool = True) -> tuple[dict[str, np.ndarray], d
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises its own error types for bad files
+        if "bfloat16" in str(exc):
+            raise CheckpointError(f"{path}: holds bfloat16 tensors, which NumPy cannot "
+                                  "represent; save them as float32 (tensor.float())") from None
         raise CheckpointError(f"{path}: not a readable safetensors file (truncated or "
                               f"corrupted?): {exc}") from None
     meta: dict[str, Any] = {}
@@ -90,10 +94,17 @@ def load_file(path, require_meta: bool = True) -> tuple[dict[str, np.ndarray], d
         if meta.get("format") != FORMAT:
             raise CheckpointError(f"{path}: expected format {FORMAT!r}, got "
                                   f"{meta.get('format')!r}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
+        version = meta.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CheckpointError(f"{path}: expected an integer format_version, got "
+                                  f"{version!r}")
+        if version > FORMAT_VERSION:
             raise CheckpointError(f"{path}: written by a newer rnnlab (format version "
                                   f"{meta['format_version']}, this one reads <= "
                                   f"{FORMAT_VERSION})")
+        if "sha256" in meta and meta["sha256"] != _digest(tensors):
+            raise CheckpointError(f"{path}: corrupted: its tensors do not match the checksum "
+                                  "written with them")
     elif require_meta:
         raise CheckpointError(f"{path}: expected an rnnlab checkpoint, got a plain "
                               "safetensors file without rnnlab metadata")
@@ -101,6 +112,16 @@ def load_file(path, require_meta: bool = True) -> tuple[dict[str, np.ndarray], d
         if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
             raise CheckpointError(f"{path}: tensor {k!r} holds NaN or Inf")
     return tensors, meta
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.data)
+    return h.hexdigest()
 
 
 def save_weights(module, path) -> Path:

@@ -454,6 +454,21 @@ class Trainer:
                 "rng": rngs}
         return ckpt.save_file(path, tensors, meta)
 
+    def _check_position(self) -> None:
+        """Refuse a restored position that this config and data cannot have produced."""
+        n, spe = len(self.data.train), self.steps_per_epoch
+        done = self.epoch * spe + (self.batch_index if self.perm is not None else 0)
+        ok = (0 <= self.step <= done and 0 <= self.epoch <= self.config.epochs
+              and 0 <= self.batch_index <= spe)
+        if not ok:
+            raise ValueError(f"expected a training position within {self.config.epochs} "
+                             f"epochs of {spe} steps, got step {self.step}, epoch "
+                             f"{self.epoch}, batch {self.batch_index}")
+        if self.perm is not None and (self.perm.shape != (n,) or not np.array_equal(
+                np.sort(self.perm), np.arange(n))):
+            raise ValueError(f"expected trainer.perm to be a permutation of the {n} "
+                             "training samples")
+
     @classmethod
     def load(cls, path: str | Path, out_dir: str | Path | None = None) -> Trainer:
         """A trainer restored from :meth:`save`: weights, optimizer, RNGs, position, history."""
@@ -477,6 +492,7 @@ class Trainer:
             trainer.best_val = float(meta["best_val"])
             trainer.bad_epochs = int(meta["bad_epochs"])
             trainer.perm = tensors.get("trainer.perm")
+            trainer._check_position()
             rngs = meta["rng"]
             trainer.rng.bit_generator.state = rngs["trainer"]
             for name, mod in trainer.model.named_modules():
