@@ -412,3 +412,43 @@ def test_cell_forward_refuses_mixed_dtypes(rng, name):
     msg = r"params\['weight_ih'\]: expected dtype float32, got float64"
     with pytest.raises(TypeError, match=msg):
         cell.forward(params, x.astype(np.float32), lengths, state0, False)
+
+
+class _NarrowDx(GRUKernel):
+    def backward(self, params, cache, dy, dstate_n, grads):
+        dx, dst0, dh_sq = super().backward(params, cache, dy, dstate_n, grads)
+        return dx[:, :, :1].astype(np.float64), dst0, dh_sq
+
+
+class _NoStateGrad(GRUKernel):
+    def backward(self, params, cache, dy, dstate_n, grads):
+        dx, _, dh_sq = super().backward(params, cache, dy, dstate_n, grads)
+        return dx, (), dh_sq
+
+
+@pytest.mark.parametrize("cell, message", [
+    (_NarrowDx, r"backward: expected dx \(5, 2, 4\) float32, got array of shape \(5, 2, 1\)"),
+    (_NoStateGrad, r"backward: expected initial-state gradients \[\(2, 4\)\]"),
+])
+def test_cell_backward_contract_is_checked(cell, message):
+    layer = Recurrent(cell, 3, 4, num_layers=2, seed=0)
+    out, _ = layer(np.ones((5, 2, 3), np.float32))
+    with pytest.raises(CellContractError, match=message):
+        layer.backward(np.ones_like(out))
+
+
+def test_linear_and_embedding_keep_their_own_inputs():
+    from rnnlab.engine.layers import Embedding, Linear
+
+    lin = Linear(3, 2, seed=0)
+    x = np.ones((4, 3), np.float32)
+    lin(x)
+    x[:] = 0
+    lin.backward(np.ones((4, 2), np.float32))
+    np.testing.assert_allclose(lin.weight.grad, 4.0)
+    emb = Embedding(5, 2, seed=0)
+    idx = np.array([1, 1, 2])
+    emb(idx)
+    idx[:] = 4
+    emb.backward(np.ones((3, 2), np.float32))
+    assert emb.weight.grad[1].sum() == 4.0 and emb.weight.grad[4].sum() == 0.0

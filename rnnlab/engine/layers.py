@@ -58,7 +58,7 @@ class Linear(Module):
         x = check_array("x", x, dtype=self.dtype, contiguous=False)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        self._x = x
+        self._x = x.copy()  # backward must not see later changes to the caller's array
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
@@ -121,7 +121,7 @@ class Embedding(Module):
                 bad = lo if lo < 0 else hi
                 raise IndexError(f"indices: expected values in [0, {self.num_embeddings}), "
                                  f"got {bad}")
-        self._idx = idx
+        self._idx = idx.copy()
         return self.weight.data[idx]
 
     def backward(self, grad):

@@ -208,6 +208,28 @@ class Recurrent(Module):
                 raise CellContractError(f"cell {name!r} forward: expected final state "
                                         f"{(B, size)}, got {describe(s)}")
 
+    def _check_grads(self, dx, dstate0, dh_sq, cache):
+        """The contract of a cell's backward: ``dx`` like its ``x``, states like the
+        initial states, ``dh_sq (T, B)`` — checked before anything reads them."""
+        name = self.cell.name
+        x = cache.arrays.get("x")
+        T, Bc = (x.shape[0], x.shape[1]) if isinstance(x, np.ndarray) else (None, None)
+        if not isinstance(dx, np.ndarray) or dx.dtype != self.dtype or dx.ndim != 3 or \
+                (x is not None and dx.shape != x.shape):
+            want = x.shape if isinstance(x, np.ndarray) else "(T, B, I)"
+            raise CellContractError(f"cell {name!r} backward: expected dx {want} "
+                                    f"{self.dtype}, got {describe(dx)}")
+        T, Bc = dx.shape[0], dx.shape[1]
+        if len(dstate0) != len(self.state_sizes) or any(
+                not isinstance(d, np.ndarray) or d.shape != (Bc, s) or d.dtype != self.dtype
+                for d, s in zip(dstate0, self.state_sizes)):
+            raise CellContractError(f"cell {name!r} backward: expected initial-state "
+                                    f"gradients {[(Bc, s) for s in self.state_sizes]}, got "
+                                    f"{[describe(d) for d in dstate0]}")
+        if not isinstance(dh_sq, np.ndarray) or dh_sq.shape != (T, Bc):
+            raise CellContractError(f"cell {name!r} backward: expected dh_sq {(T, Bc)}, got "
+                                    f"{describe(dh_sq)}")
+
     # backward ---------------------------------------------------------------------------
     def backward(self, dout, dh_n=None):
         """BPTT: returns ``(dx, dhx)`` shaped like ``x`` and ``hx``; adds into ``.grad``.
@@ -257,6 +279,7 @@ class Recurrent(Module):
             dx = None
             for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
                 sl = chunks[ci]
+                self._check_grads(dxi, dst0, dh_sq, self._caches[idx][ci])
                 for a, st in zip(dinit, dst0):
                     a[idx, sl] = st
                 if ci:
