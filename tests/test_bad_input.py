@@ -452,3 +452,23 @@ def test_linear_and_embedding_keep_their_own_inputs():
     idx[:] = 4
     emb.backward(np.ones((3, 2), np.float32))
     assert emb.weight.grad[1].sum() == 4.0 and emb.weight.grad[4].sum() == 0.0
+
+
+@pytest.mark.parametrize("lengths, error, message", [
+    (np.array([2**64 - 1, 1], np.uint64), ValueError, "got lengths\\[0\\] = 18446744073709551615"),
+    (np.array([np.inf, 1.0]), TypeError, "expected integers, got float64 values such as"),
+    (np.array([1e20, 1.0]), ValueError, r"got lengths\[0\] = 1e\+20"),
+    (np.array([True, True]), TypeError, "expected integers, got bool"),
+])
+def test_lengths_are_reported_as_given(lengths, error, message):
+    layer = LSTM(3, 4, seed=0)
+    with pytest.raises(error, match=message):
+        layer(np.ones((5, 2, 3), np.float32), lengths=lengths)
+
+
+def test_numpy_scalars_and_none_in_constructors():
+    assert LSTM(3, 4, dropout=np.float32(0.5)).dropout == 0.5
+    with pytest.raises(TypeError, match="dtype: expected float32 or float64, got None"):
+        LSTM(3, 4, dtype=None)
+    with pytest.raises(TypeError, match="state_dict: expected a mapping"):
+        LSTM(3, 4).load_state_dict(None)

@@ -16,6 +16,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_float_dtype(dtype) -> np.dtype:
     """Return ``dtype`` as a numpy dtype, refusing anything but float32/float64."""
+    if dtype is None:
+        raise TypeError("dtype: expected float32 or float64, got None")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -114,6 +116,9 @@ class Module:
         Raises ``KeyError`` naming missing and unexpected keys (``strict``) and ``ValueError``
         for a wrong shape or a non-finite value; nothing is changed unless all keys pass.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state_dict: expected a mapping of parameter names to arrays, "
+                            f"got {type(state).__name__}")
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]

@@ -51,13 +51,16 @@ def check_lengths(lengths, batch: int, steps: int) -> np.ndarray:
     if arr.ndim != 1 or arr.shape[0] != batch:
         raise ValueError(f"lengths: expected {batch} lengths (one per sequence), "
                          f"got shape {arr.shape}")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"lengths: expected integers, got {arr.dtype}")
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
-            raise TypeError(f"lengths: expected integers, got {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
-    bad = (arr < 1) | (arr > steps)
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)) \
+                or not np.all(arr == np.round(arr)):
+            raise TypeError(f"lengths: expected integers, got {arr.dtype} values such as "
+                            f"{arr.flat[0]!r}")
+    bad = (arr < 1) | (arr > steps)  # on the given values, before any cast can wrap them
     if bad.any():
         b = int(np.flatnonzero(bad)[0])
         raise ValueError(f"lengths: expected values in 1..{steps} (the sequence length), "
                          f"got lengths[{b}] = {arr[b]}")
-    return arr
+    return np.ascontiguousarray(arr, dtype=np.int64)
