@@ -97,6 +97,25 @@ class NanLater(Task):
 
     def loss(self):
         return NanLoss()
+
+
+class NanOnceLoss(NanLoss):
+    """Mean squared error that is NaN on its sixth call only."""
+
+    calls = 0
+
+    def __call__(self, pred, y):
+        NanOnceLoss.calls += 1
+        value = self.mse(pred, y)
+        return float("nan") if NanOnceLoss.calls == 6 else value
+
+
+class NanOnce(NanLater):
+    name = "nan_once"
+    description = "the loss is NaN once, on the sixth batch"
+
+    def loss(self):
+        return NanOnceLoss()
 '''
 
 
@@ -189,6 +208,133 @@ def test_form_refuses_bad_values_with_a_reason(window):
     length.widget.setText("40")
     assert window.setup.error_label.text() == ""
     assert window.start_act.isEnabled()
+
+
+def lenient_validate(self, value):
+    """``TaskParam.validate`` without a finiteness check: the form must refuse NaN anyway."""
+    try:
+        v = self.type(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{self.name}: expected {self.type.__name__}, got {value!r}") from None
+    if (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
+        raise ValueError(f"{self.name}: expected {self.type.__name__} in range, got {v!r}")
+    return v
+
+
+@pytest.mark.parametrize("params", ["engine", "lenient"])
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN", "1e999"])
+def test_form_refuses_non_finite_numbers(window, monkeypatch, text, params):
+    from rnnlab.engine.task import TaskParam
+
+    if params == "lenient":
+        monkeypatch.setattr(TaskParam, "validate", lenient_validate)
+    setup = window.setup
+    noise = next(f for f in setup.task_fields if f.param.name == "noise")
+    val = next(f for f in setup.task_fields if f.param.name == "val_fraction")
+    for field, name in ((noise, "noise"), (val, "val_fraction"),
+                        (setup.train_fields["lr"], "lr"),
+                        (setup.model_fields["dropout"], "dropout"),
+                        (setup.model_fields["init_scale"], "init_scale"),
+                        (setup.model_fields["hidden_size"], "hidden_size")):
+        good = field.widget.text()
+        field.widget.setText(text)
+        assert not window.start_act.isEnabled() and not window.step_act.isEnabled()
+        reason = setup.error_label.text()
+        assert name in reason and ("finite" in reason or "expected int" in reason), reason
+        assert "⚠" in field.widget.toolTip()
+        with pytest.raises(ValueError, match=name):
+            setup.config()
+        field.widget.setText(good)
+        assert setup.error_label.text() == "" and window.start_act.isEnabled()
+
+
+def builtin_tasks() -> list[str]:
+    return [n for n in registry.names("task")
+            if registry.get_task(n).__module__.startswith("rnnlab.")]
+
+
+def form_model(setup) -> dict:
+    cfg = setup.config()
+    return {k: cfg[k] for k in ("cell", "cell_options", "hidden_size", "num_layers",
+                                "bidirectional", "init_scale")}
+
+
+APP_MODEL = {"cell": "lstm", "cell_options": {"proj_size": 0}, "hidden_size": 32,
+             "num_layers": 1, "bidirectional": False, "init_scale": None}
+
+
+def test_choosing_a_task_shows_its_model_defaults_in_the_form(window):
+    setup = window.setup
+    setup.task_box.setCurrentText("gradflow")
+    assert setup.cell_box.currentText() == "rnn_tanh"
+    assert setup.model_fields["num_layers"].widget.text() == "5"
+    assert setup.model_fields["init_scale"].widget.text() == "3"
+    assert setup.cell_fields == []  # rnn_tanh has no options: no lstm proj_size left over
+    assert form_model(setup) == {**APP_MODEL, "cell": "rnn_tanh", "cell_options": {},
+                                 "num_layers": 5, "init_scale": 3.0}
+    assert setup.error_label.text() == "" and window.start_act.isEnabled()
+
+    # what the user picks afterwards wins
+    setup.cell_box.setCurrentText("gru")
+    setup.model_fields["num_layers"].widget.setText("2")
+    cfg = setup.config()
+    assert (cfg["cell"], cfg["num_layers"], cfg["init_scale"]) == ("gru", 2, 3.0)
+
+    # the next task resets what gradflow set and the user left alone
+    setup.task_box.setCurrentText("sine")
+    cfg = setup.config()
+    assert (cfg["cell"], cfg["num_layers"], cfg["init_scale"]) == ("gru", 2, None)
+    assert setup.model_fields["init_scale"].widget.text() == ""
+
+    setup.task_box.setCurrentText("gradflow")
+    setup.task_box.setCurrentText("sine")
+    assert form_model(setup) == APP_MODEL
+    assert [f.param.name for f in setup.cell_fields] == ["proj_size"]
+
+    setup.task_box.setCurrentText("sentiment")
+    assert setup.cell_box.currentText() == "rnn_tanh"
+    assert setup.model_fields["bidirectional"].widget.isChecked()
+    assert form_model(setup) == {**APP_MODEL, "cell": "rnn_tanh", "cell_options": {},
+                                 "bidirectional": True}
+    setup.model_fields["bidirectional"].widget.setChecked(False)
+    assert setup.config()["bidirectional"] is False
+
+    setup.task_box.setCurrentText("gradflow")  # sentiment's cell is gradflow's cell too
+    assert form_model(setup) == {**APP_MODEL, "cell": "rnn_tanh", "cell_options": {},
+                                 "num_layers": 5, "init_scale": 3.0}
+    setup.task_box.setCurrentText("mod3")
+    assert form_model(setup) == APP_MODEL
+    assert setup.extra == {}
+
+
+def test_a_loaded_setup_counts_as_the_tasks_defaults(window):
+    from rnnlab.engine.train import TrainConfig
+
+    window.setup.set_config(TrainConfig.for_task("gradflow").to_dict())
+    assert form_model(window.setup)["num_layers"] == 5
+    window.setup.task_box.setCurrentText("sine")
+    assert form_model(window.setup) == APP_MODEL
+
+
+def test_every_builtin_task_steps_with_its_defaults(qtbot, window):
+    """Choosing a task in the list, then Step: one batch trains with the form as shown,
+    every setting at its default."""
+    tasks = builtin_tasks()
+    assert {"sine", "gradflow", "sentiment", "mod3"} <= set(tasks)
+    for name in tasks:
+        window.setup.task_box.setCurrentText(name)
+        assert window.step_act.isEnabled(), (name, window.setup.error_label.text())
+        shown = form_model(window.setup)
+        window.step_act.trigger()
+        qtbot.waitUntil(lambda: window.state == "failed"
+                        or (window.state == "paused" and steps(window) == 1), timeout=60_000)
+        assert window.state == "paused", (name, window.errors)
+        trainer = window.session.trainer
+        ran = trainer.config.to_dict()
+        assert {k: ran[k] for k in shown} == shown, name
+        assert window.started.cell == shown["cell"]
+        window.reset_act.trigger()
+        assert window.state == "idle" and window.setup.isEnabled()
 
 
 def test_start_trains_loss_falls_and_every_view_has_data(qtbot, window):
@@ -336,22 +482,66 @@ def test_plugin_errors_show_a_dialog_and_the_app_survives(qtbot, window, tmp_pat
     dlg.close()
 
 
-def test_nan_loss_halts_with_a_warning(qtbot, window, tmp_path, monkeypatch):
+def nan_plugins(tmp_path, monkeypatch, window, module: str) -> None:
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "nan_tasks.py").write_text(BROKEN_PLUGINS)  # module names are unique
+    (folder / f"{module}.py").write_text(BROKEN_PLUGINS)  # module names are unique
     monkeypatch.setenv("RNNLAB_PLUGIN_PATH", str(folder))
     registry.refresh()
     window.setup.reload()
-    window.setup.set_config({**SMALL, "task": "nan_later", "task_params": {}, "batch_size": 8})
-    assert window.setup.task_box.currentText() == "nan_later"
+
+
+def test_nan_loss_pauses_with_a_warning_and_resume_continues(qtbot, window, tmp_path,
+                                                             monkeypatch):
+    nan_plugins(tmp_path, monkeypatch, window, "nan_once_tasks")
+    window.setup.set_config({**SMALL, "task": "nan_once", "task_params": {}, "batch_size": 8})
+    assert window.setup.task_box.currentText() == "nan_once"
     window.start_act.trigger()
-    qtbot.waitUntil(lambda: window.state == "halted", timeout=30_000)
+    qtbot.waitUntil(lambda: bool(window.halts), timeout=30_000)
+    session, trainer = window.session, window.session.trainer
+    assert window.state == "paused" and session.paused and trainer.paused
+    assert window.halts[0].step == 5 and steps(window) == 5
     box = window.dialogs[-1]
-    assert box.isVisible() and "Non-finite" in box.text()
+    assert box.isVisible() and box.icon() == box.Icon.Warning
+    assert "Non-finite values at step 6" in box.text() and "paused" in box.text()
     assert "the loss is nan" in box.detailedText()
-    assert steps(window) >= 4 and window.loss.has_data()  # the views keep the run so far
-    assert window.start_act.isEnabled()
+    assert "Training paused" in window.message.text()
+    assert window.state_label.text().endswith(">paused</b>")
+    assert window.start_act.text() == "Resume" and window.start_act.isEnabled()
+    assert window.loss.has_data()  # the views keep the run so far
+    qtbot.wait(300)
+    assert trainer.step == 5  # stays paused
+    box.accept()
+
+    window.step_act.trigger()  # Step trains the skipped batch's successor
+    qtbot.waitUntil(lambda: steps(window) == 6, timeout=5_000)
+    qtbot.wait(200)
+    assert steps(window) == 6 and window.state == "paused"
+    window.start_act.trigger()  # Resume: the same run goes on
+    assert window.state == "running"
+    run_until(qtbot, window, 40)
+    assert window.session is session and session.trainer is trainer
+    assert len(window.halts) == 1 and window.state == "running"
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+    window.reset_act.trigger()
+    assert window.state == "idle" and window.session is None
+
+
+def test_a_loss_that_stays_nan_pauses_again_and_stop_ends_it(qtbot, window, tmp_path,
+                                                            monkeypatch):
+    nan_plugins(tmp_path, monkeypatch, window, "nan_later_tasks")
+    window.setup.set_config({**SMALL, "task": "nan_later", "task_params": {}, "batch_size": 8})
+    window.start_act.trigger()
+    qtbot.waitUntil(lambda: bool(window.halts), timeout=30_000)
+    assert window.state == "paused" and steps(window) == 5
+    window.start_act.trigger()  # Resume: the next batch is NaN as well
+    qtbot.waitUntil(lambda: len(window.halts) == 2, timeout=10_000)
+    assert window.state == "paused" and steps(window) == 5
+    assert len([b for b in window.dialogs if b.isVisible()]) <= 2
+    window.stop_act.trigger()
+    qtbot.waitUntil(lambda: window.state == "stopped", timeout=5_000)
+    assert window.start_act.isEnabled() and window.start_act.text() == "Start"
 
 
 def test_save_then_load_restores_the_model(qtbot, window, tmp_path):
@@ -503,6 +693,25 @@ def test_demo_writes_a_screenshot(tmp_path):
     assert (img.width(), img.height()) == (1280, 800)
     assert non_blank(img) > 50
     assert not Path(tmp_path / "config" / "gui.ini").exists()  # a demo changes no settings
+
+
+def test_demo_keeps_the_window_up_after_a_short_run(qtbot, window, tmp_path):
+    from rnnlab.gui.app import Demo
+
+    out = tmp_path / "demo.png"
+    quits = []
+    demo = Demo(window, 2.0, str(out), config={**SMALL, "epochs": 1})
+    demo.quit = quits.append
+    demo.begin()
+    qtbot.waitUntil(lambda: window.state == "finished" and demo.started_at is not None,
+                    timeout=60_000)
+    assert demo.finished_at is None
+    assert window.isVisible() and not out.exists()
+    qtbot.waitUntil(lambda: bool(quits), timeout=30_000)
+    assert demo.finished_at - demo.started_at >= 2.0
+    assert quits == [0] and demo.code == 0
+    img = QImage(str(out))
+    assert not img.isNull() and non_blank(img) > 50
 
 
 def test_closing_while_the_run_is_being_built_ends_cleanly(qtbot, tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.events import Evaluated, Snapshot, Started, StepDone, Stopped
+from ..engine.events import Evaluated, Halted, Snapshot, Started, StepDone, Stopped
 from .export import export_pngs, write_metrics_csv
 from .plots import GatesPanel, GradientPanel, HiddenPanel, LossPanel, NormsPanel, TaskPanel
 from .plots.hidden import layer_names
@@ -43,7 +43,7 @@ RENDER_S = 0.25     # how often views are redrawn while training runs
 ACTIVE = ("building", "running", "paused", "stopping")
 STATE_COLOURS = {"idle": "#555", "building": "#0072B2", "running": "#1a7f37",
                  "paused": "#B07000", "stopping": "#B07000", "finished": "#555",
-                 "stopped": "#555", "failed": "#C03000", "halted": "#C03000"}
+                 "stopped": "#555", "failed": "#C03000"}
 
 
 def leave_a_core_for_the_ui() -> int:
@@ -56,15 +56,19 @@ def leave_a_core_for_the_ui() -> int:
 
 
 def make_trainer(config: dict):
+    """A trainer that pauses (``Halted``) on a NaN/Inf loss or gradient instead of ending."""
     from ..engine.train import Trainer
 
-    return Trainer(config)
+    return Trainer(config, on_non_finite="pause")
 
 
 def load_trainer(path: str):
+    """A trainer restored from a checkpoint, pausing on NaN/Inf like :func:`make_trainer`."""
     from ..engine.train import Trainer
 
-    return Trainer.load(path)
+    trainer = Trainer.load(path)
+    trainer.on_non_finite = "pause"
+    return trainer
 
 
 class MainWindow(QMainWindow):
@@ -89,6 +93,7 @@ class MainWindow(QMainWindow):
         self.step_rows: list[tuple] = []
         self.dialogs: list[QMessageBox] = []
         self.errors: list[str] = []
+        self.halts: list[Halted] = []
         self._rate = deque(maxlen=64)
         self._form_ok, self._form_reason = True, ""
         self._auto_unit = True
@@ -529,7 +534,7 @@ class MainWindow(QMainWindow):
                             "".join(traceback.format_exception(exc)))
 
     def _apply(self, events: list) -> None:
-        snap, stopped = None, None
+        snap, stopped, halted = None, None, None
         for ev in events:
             if isinstance(ev, StepDone):
                 self.loss.add_step(ev.step, ev.loss)
@@ -544,6 +549,8 @@ class MainWindow(QMainWindow):
                                       **ev.metrics})
             elif isinstance(ev, Started):
                 self._on_started(ev)
+            elif isinstance(ev, Halted):
+                halted = ev
             elif isinstance(ev, Stopped):
                 stopped = ev
         if events:
@@ -553,6 +560,8 @@ class MainWindow(QMainWindow):
         if snap is not None:
             self.snapshot = snap
             self._new_snapshot = True
+        if halted is not None:
+            self._on_halted(halted, ended=stopped is not None)
         if stopped is not None:
             self._render()
             self._on_stopped(stopped)
@@ -607,17 +616,23 @@ class MainWindow(QMainWindow):
                  f"{ev.steps_per_epoch} steps per epoch"
                  + (f", resumed at step {ev.step}" if ev.step else ""))
 
+    def _on_halted(self, ev: Halted, ended: bool = False) -> None:
+        """A NaN/Inf loss or gradient: the trainer skipped that update and paused itself."""
+        self.halts.append(ev)
+        if not ended and self._alive() and self.state in ("running", "paused"):
+            self.session.pause()  # keeps the worker in step with the trainer
+            self._set_state("paused")
+        self.show_error("Training paused",
+                        f"Non-finite values at step {ev.step + 1}: the update was skipped and "
+                        "training paused; the views show the last good weights. Resume (F5) "
+                        "or Step (F10) continues this run. If it happens again, Stop, lower "
+                        "the learning rate or turn on gradient clipping, and Start again.",
+                        ev.message, icon=QMessageBox.Icon.Warning)
+
     def _on_stopped(self, ev: Stopped) -> None:
         if self._stop_clicked_at is not None:
             self.stop_latency = time.perf_counter() - self._stop_clicked_at
-        if ev.reason == "non_finite":
-            self._set_state("halted")
-            self.show_error("Training halted",
-                            f"Non-finite values at step {ev.step + 1}: training stopped and "
-                            "the views keep the last good state. Lower the learning rate or "
-                            "turn on gradient clipping, then Start again.",
-                            ev.message, icon=QMessageBox.Icon.Warning)
-        elif ev.reason == "error":
+        if ev.reason == "error":
             self._set_state("failed")
             self.show_error("Training failed", ev.message or "the run raised an error")
         else:
@@ -773,12 +788,15 @@ class MainWindow(QMainWindow):
 
 
 class Demo:
-    """``--demo SECONDS``: train the default task, screenshot after SECONDS of training."""
+    """``--demo SECONDS``: train the default task (or ``config``) and keep the window up for
+    SECONDS from the first step, even when the run ends sooner; then screenshot and exit."""
 
     def __init__(self, window: MainWindow, seconds: float, screenshot: str | None,
-                 timeout: float = 120.0):
+                 timeout: float = 120.0, config: dict | None = None):
         self.window, self.seconds, self.screenshot = window, seconds, screenshot
+        self.config = config
         self.code = 1
+        self.finished_at: float | None = None
         self.deadline = time.monotonic() + seconds + timeout
         self.started_at: float | None = None
         self.poll = QTimer(window)
@@ -788,7 +806,7 @@ class Demo:
     def begin(self) -> None:
         from ..engine.train import TrainConfig
 
-        self.window.setup.set_config(TrainConfig().to_dict())
+        self.window.setup.set_config(self.config or TrainConfig().to_dict())
         self.window.start()
         self.poll.start()
 
@@ -797,11 +815,16 @@ class Demo:
         if self.started_at is None and w.last_step is not None:
             self.started_at = time.monotonic()
         now = time.monotonic()
-        trained = self.started_at is not None and now - self.started_at >= self.seconds
-        ended = w.state in ("failed", "finished", "stopped", "halted")
-        if trained or ended or now > self.deadline:
+        shown = self.started_at is not None and now - self.started_at >= self.seconds
+        failed = w.state == "failed"
+        # a run that ends before its first step has nothing to show: no point in waiting
+        empty = self.started_at is None and w.state in ("finished", "stopped")
+        if shown or failed or empty or now > self.deadline:
             self.poll.stop()
-            self._finish(ok=w.state not in ("failed", "halted") and w.last_step is not None)
+            self._finish(ok=not failed and w.last_step is not None)
+
+    def quit(self, code: int) -> None:
+        QApplication.instance().exit(code)
 
     def _finish(self, ok: bool) -> None:
         w = self.window
@@ -812,9 +835,10 @@ class Demo:
             ok = w.grab_png(self.screenshot) and ok
             print(f"screenshot: {self.screenshot}", flush=True)
         self.code = 0 if ok else 1
+        self.finished_at = time.monotonic()
         w.stop()
         w.close()
-        QApplication.instance().exit(self.code)
+        self.quit(self.code)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

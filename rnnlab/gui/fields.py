@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QWidget
 
@@ -86,7 +89,12 @@ class Field(QObject):
                     return None
                 raise ValueError(f"{self.param.name}: expected a value, got nothing")
             raw = _parse(raw, self.param)
-        return self.param.validate(raw)
+        if isinstance(raw, (float, np.floating)) and not math.isfinite(raw):
+            raise ValueError(f"{self.param.name}: expected a finite number, got {raw!r}")
+        value = self.param.validate(raw)
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            raise ValueError(f"{self.param.name}: expected a finite number, got {value!r}")
+        return value
 
     def error(self) -> str:
         """The reason the current value is refused, or ``""``; marks the field red."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (
     QComboBox,
@@ -49,6 +51,27 @@ TRAIN_PARAMS = (
 )
 
 
+def app_default(key: str):
+    """The value the app starts with for a model or training setting."""
+    if key == "cell":
+        return DEFAULT_CELL
+    for param, _label, _optional in (*MODEL_PARAMS, *TRAIN_PARAMS):
+        if param.name == key:
+            return param.default
+    f = TrainConfig.__dataclass_fields__.get(key)
+    if f is None:
+        return None
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _raw_or_none(field: Field):
+    """A field's value, or ``None`` while it holds a refused one."""
+    try:
+        return field.value()
+    except ValueError:
+        return None
+
+
 def _description(text: str) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -94,6 +117,7 @@ class SetupPanel(QWidget):
         self.task_fields: list[Field] = []
         self.cell_fields: list[Field] = []
         self.extra: dict = {}
+        self.applied: dict = {}  # the current task's model_defaults, as applied to the form
         self.reload()
 
     def _chooser(self, lay, title, combo, desc) -> QFormLayout:
@@ -135,16 +159,30 @@ class SetupPanel(QWidget):
             combo.blockSignals(False)
         self._rebuild_task_form()
         self._rebuild_cell_form()
+        if self.task_box.currentText() != task:
+            self._apply_task_defaults()
         self._validate()
 
     def _task_chosen(self, _name: str) -> None:
         self._rebuild_task_form()
-        cls = self._task_class()
-        defaults = dict(getattr(cls, "model_defaults", {}) or {}) if cls else {}
-        self.extra = {}
-        for key, value in defaults.items():
-            self._set_setting(key, value)
+        self._apply_task_defaults()
         self._validate()
+
+    def _model_defaults(self) -> dict:
+        cls = self._task_class()
+        defaults = getattr(cls, "model_defaults", None) if cls else None
+        return dict(defaults) if isinstance(defaults, dict) else {}
+
+    def _apply_task_defaults(self) -> None:
+        """Show the chosen task's ``model_defaults`` in the form. Settings the previous
+        task's defaults had changed, and the user has not, go back to the app's defaults."""
+        new = self._model_defaults()
+        for key, value in self.applied.items():
+            if key not in new and self._shows(key, value):
+                self._set_setting(key, app_default(key))
+        for key, value in new.items():
+            self._set_setting(key, value)
+        self.applied = new
 
     def _cell_chosen(self, _name: str) -> None:
         self._rebuild_cell_form()
@@ -192,11 +230,37 @@ class SetupPanel(QWidget):
 
     # values ------------------------------------------------------------------------------
     def _set_setting(self, key, value) -> None:
+        """Show one setting: in its widget where it has one, else keep it in ``extra``."""
+        if key == "cell":
+            if self.cell_box.findText(str(value)) >= 0:
+                self.cell_box.setCurrentText(str(value))  # rebuilds the option form
+            return
+        if key == "cell_options":
+            values = value if isinstance(value, dict) else {}
+            for f in self.cell_fields:
+                f.set_value(values.get(f.param.name, f.param.default))
+            return
         for group in (self.model_fields, self.train_fields):
             if key in group:
                 group[key].set_value(value)
                 return
-        self.extra[key] = value
+        if key in TrainConfig.__dataclass_fields__ and value == app_default(key):
+            self.extra.pop(key, None)
+        else:
+            self.extra[key] = value
+
+    def _shows(self, key, value) -> bool:
+        """Whether the form still holds ``value`` for ``key`` (the user left it alone)."""
+        if key == "cell":
+            return self.cell_box.currentText() == str(value)
+        if key == "cell_options":
+            values = value if isinstance(value, dict) else {}
+            return all(_raw_or_none(f) == values.get(f.param.name, f.param.default)
+                       for f in self.cell_fields)
+        for group in (self.model_fields, self.train_fields):
+            if key in group:
+                return _raw_or_none(group[key]) == value
+        return self.extra.get(key) == value
 
     def errors(self) -> list[str]:
         fields = [*self.task_fields, *self.cell_fields, *self.model_fields.values(),
@@ -253,6 +317,7 @@ class SetupPanel(QWidget):
                 if f.param.name in values:
                     f.set_value(values[f.param.name])
         known = {*self.model_fields, *self.train_fields}
+        self.applied = self._model_defaults()
         self.extra = {}
         for key, value in d.items():
             if key in known:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from ..engine.events import Snapshot, Stopped
+from ..engine.events import Halted, Snapshot, Stopped
 
 PARK_POLL = 0.05
 #: how much nicer than the UI the training thread runs (Linux: per-thread nice value)
@@ -185,6 +185,9 @@ class TrainSession(QThread):
             self.buffer.put(event)
             if isinstance(event, Snapshot):
                 shown_step = event.step
+            elif isinstance(event, Halted):  # the trainer paused itself
+                with self._lock:
+                    self._paused = True
             elif isinstance(event, Stopped):
                 self._run_commands(trainer)
                 gen.close()
