@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from .module import Module, Parameter
-from .validate import describe
+from .validate import describe, positive_int
 
 
 def _as_params(params) -> list[Parameter]:
@@ -375,12 +375,6 @@ class LRScheduler:
         raise NotImplementedError
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    return int(value)
-
-
 class StepLR(LRScheduler):
     """Multiplies the lr by ``gamma`` every ``step_size`` calls of ``step()``."""
 
@@ -389,7 +383,7 @@ class StepLR(LRScheduler):
         self._set_hparams({"step_size": step_size, "gamma": gamma})
 
     def _set_hparams(self, h):
-        self.step_size = _positive_int("step_size", h["step_size"])
+        self.step_size = positive_int("step_size", h["step_size"])
         self.gamma = _number("gamma", h["gamma"])
 
     def _hparams(self):
@@ -410,7 +404,7 @@ class CosineAnnealingLR(LRScheduler):
         self._set_hparams({"T_max": T_max, "eta_min": eta_min})
 
     def _set_hparams(self, h):
-        self.T_max = _positive_int("T_max", h["T_max"])
+        self.T_max = positive_int("T_max", h["T_max"])
         self.eta_min = _number("eta_min", h["eta_min"])
 
     def _hparams(self):

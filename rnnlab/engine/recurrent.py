@@ -14,7 +14,7 @@ from .cell import Cell
 from .config import limit_blas
 from .module import Module, Parameter, as_float_dtype
 from .parallel import batch_chunks, run_all
-from .validate import check_array, check_lengths, describe
+from .validate import check_array, check_lengths, describe, positive_int
 
 
 class CellContractError(RuntimeError):
@@ -36,12 +36,6 @@ def resolve_cell(cell, **options) -> Cell:
     raise TypeError(f"cell: expected a registered name or a Cell, got {describe(cell)}")
 
 
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class Recurrent(Module):
     """A multi-layer, optionally bidirectional recurrent layer over any cell.
 
@@ -58,9 +52,9 @@ class Recurrent(Module):
                  **cell_options):
         super().__init__()
         self.cell = resolve_cell(cell, **cell_options)
-        self.input_size = _positive_int("input_size", input_size)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.num_layers = _positive_int("num_layers", num_layers)
+        self.input_size = positive_int("input_size", input_size)
+        self.hidden_size = positive_int("hidden_size", hidden_size)
+        self.num_layers = positive_int("num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.number)) \
                 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")

@@ -18,6 +18,13 @@ def describe(a) -> str:
     return f"{type(a).__name__}"
 
 
+def positive_int(name: str, value) -> int:
+    """``value`` as an ``int`` if it is an integer >= 1 (not a bool), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
 def check_array(name: str, a, shape: Sequence[int | None] | None = None, dtype=None,
                 contiguous: bool = True, finite: bool = True) -> np.ndarray:
     """Validate ``a`` and return it.
