@@ -26,8 +26,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q 'torch==2.13.0'
-	$(BIN)/python benchmarks/bench_vs_torch.py
+	$(BIN)/python -m pip install -q '.[bench]'
+	$(BIN)/python benchmarks/bench_vs_torch.py --memory --markdown docs/benchmarks-latest.md
 
 fixtures: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
