@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q '.[bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/bench_vs_torch.py --memory --markdown docs/benchmarks-latest.md
 
 fixtures: $(STAMP)
