@@ -32,6 +32,8 @@ bench: $(STAMP)
 fixtures: $(STAMP)
 	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python tests/make_golden.py
+	$(BIN)/python tests/make_golden_training.py
+	$(BIN)/python tests/make_golden_weights.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
