@@ -21,6 +21,14 @@ class CellContractError(RuntimeError):
     """A cell returned something its contract does not allow (wrong shape or dtype)."""
 
 
+def builtin_cell(name: str) -> type[Cell]:
+    """A built-in cell class, without plugin discovery: torch's layers must not depend on
+    plugin folders or on plugins being disabled."""
+    from .cells import BUILTIN_CELLS
+
+    return BUILTIN_CELLS[name]
+
+
 def resolve_cell(cell, **options) -> Cell:
     """A configured cell from a registered name, a :class:`Cell` subclass or an instance."""
     if isinstance(cell, Cell):
@@ -208,7 +216,6 @@ class Recurrent(Module):
         initial states, ``dh_sq (T, B)`` — checked before anything reads them."""
         name = self.cell.name
         x = cache.arrays.get("x")
-        T, Bc = (x.shape[0], x.shape[1]) if isinstance(x, np.ndarray) else (None, None)
         if not isinstance(dx, np.ndarray) or dx.dtype != self.dtype or dx.ndim != 3 or \
                 (x is not None and dx.shape != x.shape):
             want = x.shape if isinstance(x, np.ndarray) else "(T, B, I)"
@@ -370,8 +377,8 @@ class RNN(Recurrent):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity: expected 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
-        super().__init__("rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias,
-                         batch_first, dropout, bidirectional, dtype, seed)
+        super().__init__(builtin_cell("rnn_" + nonlinearity), input_size, hidden_size,
+                         num_layers, bias, batch_first, dropout, bidirectional, dtype, seed)
 
 
 class LSTM(Recurrent):
@@ -382,8 +389,9 @@ class LSTM(Recurrent):
         if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
             raise ValueError(f"proj_size: expected an integer, got {proj_size!r}")
         self.proj_size = int(proj_size)
-        super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype, seed, proj_size=int(proj_size))
+        super().__init__(builtin_cell("lstm"), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, dtype, seed,
+                         proj_size=int(proj_size))
 
 
 class GRU(Recurrent):
@@ -391,8 +399,8 @@ class GRU(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, dtype=np.float32, seed=None):
-        super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype, seed)
+        super().__init__(builtin_cell("gru"), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, dtype, seed)
 
 
 def layer(cell: str, input_size: int, hidden_size: int, **kwargs) -> Recurrent:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .module import Module
-from .recurrent import Recurrent
+from .recurrent import Recurrent, builtin_cell
 from .validate import check_array
 
 
@@ -18,7 +18,8 @@ class _StepCell(Module):
     def __init__(self, cell: str, input_size, hidden_size, bias=True, dtype=np.float32,
                  seed=None):
         super().__init__()
-        layer = Recurrent(cell, input_size, hidden_size, bias=bias, dtype=dtype, seed=seed)
+        layer = Recurrent(builtin_cell(cell), input_size, hidden_size, bias=bias, dtype=dtype,
+                          seed=seed)
         object.__setattr__(self, "_layer", layer)
         for name, p in layer.named_parameters():
             setattr(self, name.removesuffix("_l0"), p)

@@ -167,12 +167,12 @@ class Trainer:
             dropout=config.dropout, embedding_dim=config.embedding_dim,
             init_scale=config.init_scale, dtype=dtype, seed=config.seed,
             cell_options=config.cell_options)
+        n = len(self.data.train)
+        self.steps_per_epoch = max(1, math.ceil(n / config.batch_size))
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.loss_fn = self.task.loss()
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        n = len(self.data.train)
-        self.steps_per_epoch = max(1, math.ceil(n / config.batch_size))
         self.rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(1)[0])
         self.step = 0
         self.epoch = 0

@@ -19,8 +19,6 @@ memories set ``weight_hh`` yourself, e.g. ``p.data[:] = rng.uniform(0, 1, H)``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ...engine.cell import Cache, Cell, ParamSpec
@@ -30,6 +28,7 @@ from ...engine.kernels.common import (
     gather_previous,
     input_projection,
     row_sq_norms,
+    tanh,
     time_index,
 )
 
@@ -60,7 +59,7 @@ def indrnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
                 if relu:
                     a = a if a > 0.0 else 0.0
                 else:
-                    a = math.tanh(a)
+                    a = tanh(a)
                 h[j] = a
                 yt[j] = a
 
