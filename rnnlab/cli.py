@@ -1,8 +1,8 @@
 """The ``rnnlab`` command: argparse wiring of the command groups in :mod:`rnnlab.commands`.
 
 Each group is a module there with ``add_parser(subparsers)`` (registering its subcommand and
-setting ``run`` as the handler) and ``run(args) -> int``. A module keeps heavy imports inside
-``run`` so that ``rnnlab --help`` stays fast.
+setting its ``run(args) -> int`` as the handler); heavy imports stay inside ``run`` so that
+``rnnlab --help`` stays fast. ``gui`` is handed to the app's own parser before argparse.
 """
 
 from __future__ import annotations

@@ -106,24 +106,27 @@ def build_trainer(args):
     from ..engine.train import TrainConfig, Trainer
 
     out = prepare_out_dir(Path(args.out or Path("runs") / args.task))
-    given = {flag for flag in FLAGS if getattr(args, flag) is not None}
+    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
+                 if getattr(args, flag) is not None}
+    if overrides.get("clip") == 0:
+        overrides["clip"] = None
     if args.resume:
         last = out / "last.safetensors"
         if not last.exists():
             raise ValueError(f"--resume: expected a checkpoint at {last}, got none")
-        fixed = sorted(given - set(RESUMABLE)) + (["param"] if args.param else [])
+        fixed = [flag for flag, field in FLAGS.items()
+                 if field in overrides and flag not in RESUMABLE]
+        fixed += ["param"] if args.param else []
         if fixed:
             raise ValueError("--resume: the model and data come from the checkpoint; "
                              f"expected only {', '.join('--' + f for f in RESUMABLE)}, got "
                              + ", ".join("--" + f.replace("_", "-") for f in fixed))
         trainer = Trainer.load(last, out_dir=out)
-        for flag in sorted(given):
-            value = getattr(args, flag)
-            setattr(trainer.config, FLAGS[flag], None if flag == "clip" and value == 0
-                    else value)
+        for field, value in overrides.items():
+            setattr(trainer.config, field, value)
         trainer.config.validate()
-        if "lr" in given:
-            trainer.optimizer.lr = args.lr
+        if "lr" in overrides:
+            trainer.optimizer.lr = overrides["lr"]
         return trainer, out
     existing = [n for n in RUN_FILES if (out / n).exists()]
     if existing and not args.force:
@@ -132,10 +135,6 @@ def build_trainer(args):
                          "folder")
     for name in existing:
         (out / name).unlink()
-    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items()
-                 if getattr(args, flag) is not None}
-    if overrides.get("clip") == 0:
-        overrides["clip"] = None
     params = _task_params(args.param)
     if params:
         overrides["task_params"] = params

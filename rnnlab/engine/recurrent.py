@@ -169,7 +169,7 @@ class Recurrent(Module):
         self._caches, self._masks, self._chunks = caches, masks, chunks
         self._traces = [{} for _ in range(L * D)]
         self._grad_sq = [[None] * len(chunks) for _ in range(L * D)]
-        self._layout = (unbatched, T, B, lens)
+        self._layout = (unbatched, T, B)
         out = inp
         if unbatched:
             out = out[:, 0, :]
@@ -241,7 +241,7 @@ class Recurrent(Module):
         """
         if self._caches is None:
             raise RuntimeError("backward() called before forward()")
-        unbatched, T, B, _ = self._layout
+        unbatched, T, B = self._layout
         L, D = self.num_layers, self.num_directions
         H = self.output_size
         out_shape = (T, D * H) if unbatched else ((B, T, D * H) if self.batch_first
