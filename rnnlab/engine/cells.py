@@ -14,8 +14,10 @@ from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
 
 
-def _torch_specs(gate_rows: int, input_size: int, hidden_size: int, out_size: int,
-                 bias: bool) -> list[ParamSpec]:
+def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_size: int,
+                      bias: bool) -> list[ParamSpec]:
+    """torch's ``weight_ih (G, I)``, ``weight_hh (G, out)`` and, with ``bias``, ``bias_ih``
+    and ``bias_hh (G,)``, for a cell with ``G = gate_rows`` pre-activations."""
     specs = [ParamSpec("weight_ih", (gate_rows, input_size)),
              ParamSpec("weight_hh", (gate_rows, out_size))]
     if bias:
@@ -23,13 +25,15 @@ def _torch_specs(gate_rows: int, input_size: int, hidden_size: int, out_size: in
     return specs
 
 
-def _summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
+def summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
+    """``bias_ih + bias_hh`` (zeros without bias): what the input projection adds."""
     if "bias_ih" in params:
         return params["bias_ih"] + params["bias_hh"]
     return np.zeros(rows, dtype=dtype)
 
 
-def _add_bias_grad(grads: dict[str, np.ndarray], db: np.ndarray, db_hh=None) -> None:
+def add_bias_grads(grads: dict[str, np.ndarray], db: np.ndarray, db_hh=None) -> None:
+    """Add ``db`` to both bias gradients (``db_hh`` to ``bias_hh`` when they differ)."""
     if "bias_ih" in grads:
         grads["bias_ih"] += db
         grads["bias_hh"] += db if db_hh is None else db_hh
@@ -42,7 +46,7 @@ class _ElmanBase(Cell):
     relu = False
 
     def param_specs(self, input_size, hidden_size, bias):
-        return _torch_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
+        return torch_param_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
 
     def forward(self, params, x, lengths, state0, reverse):
         self.check_inputs(params, x, lengths, state0)
@@ -52,7 +56,7 @@ class _ElmanBase(Cell):
         y = np.zeros((T, B, H), dtype=x.dtype)
         pre = np.empty((T, B, H), dtype=x.dtype)
         hn = np.empty((B, H), dtype=x.dtype)
-        rnn_forward(x, lengths, reverse, w_ih, w_hh, _summed_bias(params, H, x.dtype),
+        rnn_forward(x, lengths, reverse, w_ih, w_hh, summed_bias(params, H, x.dtype),
                     self.relu, state0[0], y, pre, hn)
         arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
         return y, (hn,), Cache(arrays, {"h": y})
@@ -69,7 +73,7 @@ class _ElmanBase(Cell):
         rnn_backward(x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"],
                      self.relu, a["h0"], y, dy, dstate_n[0], dx, dh0,
                      grads["weight_ih"], grads["weight_hh"], db, dh_sq)
-        _add_bias_grad(grads, db)
+        add_bias_grads(grads, db)
         return dx, (dh0,), dh_sq
 
 
@@ -100,7 +104,7 @@ class LSTMKernel(Cell):
 
     def param_specs(self, input_size, hidden_size, bias):
         p = self._proj(hidden_size)
-        specs = _torch_specs(4 * hidden_size, input_size, hidden_size, p or hidden_size, bias)
+        specs = torch_param_specs(4 * hidden_size, input_size, hidden_size, p or hidden_size, bias)
         if p:
             specs.append(ParamSpec("weight_hr", (p, hidden_size)))
         return specs
@@ -123,7 +127,7 @@ class LSTMKernel(Cell):
         hn = np.empty((B, P), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
         h0, c0 = state0
-        lstm_forward(x, lengths, reverse, w_ih, w_hh, _summed_bias(params, 4 * H, x.dtype),
+        lstm_forward(x, lengths, reverse, w_ih, w_hh, summed_bias(params, 4 * H, x.dtype),
                      w_hr, has_proj, h0, c0, y, gates, cs, ms, hn, cn)
         arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y, gates=gates,
                       cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
@@ -145,7 +149,7 @@ class LSTMKernel(Cell):
                       a["w_hr"], a["has_proj"], a["h0"], a["c0"], y, a["gates"], cs, a["ms"],
                       dy, dstate_n[0], dstate_n[1], dx, dh0, dc0,
                       grads["weight_ih"], grads["weight_hh"], db, dw_hr, dh_sq)
-        _add_bias_grad(grads, db)
+        add_bias_grads(grads, db)
         return dx, (dh0, dc0), dh_sq
 
 
@@ -156,7 +160,7 @@ class GRUKernel(Cell):
     states = ("h",)
 
     def param_specs(self, input_size, hidden_size, bias):
-        return _torch_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
+        return torch_param_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
 
     def forward(self, params, x, lengths, state0, reverse):
         self.check_inputs(params, x, lengths, state0)
@@ -192,7 +196,7 @@ class GRUKernel(Cell):
         gru_backward(x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"],
                      a["h0"], y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0,
                      grads["weight_ih"], grads["weight_hh"], db_ih, db_hh, dh_sq)
-        _add_bias_grad(grads, db_ih, db_hh)
+        add_bias_grads(grads, db_ih, db_hh)
         return dx, (dh0,), dh_sq
 
 

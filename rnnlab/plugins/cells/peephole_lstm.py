@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...engine.cell import Cache, Cell, ParamSpec
+from ...engine.cells import add_bias_grads, summed_bias, torch_param_specs
 from ...engine.config import jit
 from ...engine.kernels.common import (
     carry_recurrent_grad,
@@ -187,23 +188,16 @@ class PeepholeLSTMKernel(Cell):
     states = ("h", "c")
 
     def param_specs(self, input_size, hidden_size, bias):
-        G = 4 * hidden_size
-        specs = [ParamSpec("weight_ih", (G, input_size)),
-                 ParamSpec("weight_hh", (G, hidden_size))]
-        if bias:
-            specs += [ParamSpec("bias_ih", (G,)), ParamSpec("bias_hh", (G,))]
-        specs += [ParamSpec(n, (hidden_size,)) for n in ("weight_ci", "weight_cf", "weight_co")]
-        return specs
+        specs = torch_param_specs(4 * hidden_size, input_size, hidden_size, hidden_size, bias)
+        return specs + [ParamSpec(n, (hidden_size,))
+                        for n in ("weight_ci", "weight_cf", "weight_co")]
 
     def forward(self, params, x, lengths, state0, reverse):
         self.check_inputs(params, x, lengths, state0)
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]
-        if "bias_ih" in params:
-            bias = params["bias_ih"] + params["bias_hh"]
-        else:
-            bias = np.zeros(4 * H, dtype=x.dtype)
+        bias = summed_bias(params, 4 * H, x.dtype)
         y = np.zeros((T, B, H), dtype=x.dtype)
         gates = np.empty((T, B, 4 * H), dtype=x.dtype)
         cs = np.zeros((T, B, H), dtype=x.dtype)
@@ -234,7 +228,5 @@ class PeepholeLSTMKernel(Cell):
                                dy, dstate_n[0], dstate_n[1], dx, dh0, dc0,
                                grads["weight_ih"], grads["weight_hh"], db, grads["weight_ci"],
                                grads["weight_cf"], grads["weight_co"], dh_sq)
-        if "bias_ih" in grads:
-            grads["bias_ih"] += db
-            grads["bias_hh"] += db
+        add_bias_grads(grads, db)
         return dx, (dh0, dc0), dh_sq
