@@ -6,6 +6,8 @@ on a headless machine. Only the CLI imports this module; the engine never import
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
@@ -21,6 +23,19 @@ def _app():
     from PyQt6.QtWidgets import QApplication
 
     return QApplication.instance() or QApplication(["rnnlab-report"])
+
+
+def write_metrics_csv(path: str | Path, history: list[dict]) -> None:
+    """Rewrite ``metrics.csv`` atomically: epoch, step, train_loss, val_loss, val_<metric>..."""
+    from .engine.checkpoint import atomic_write
+
+    base = ["epoch", "step", "train_loss", "val_loss"]
+    extra = sorted({k for row in history for k in row} - set(base))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=base + extra, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
 
 
 def write_report(path: str | Path, history: list[dict], snapshot, title: str) -> Path:

@@ -7,8 +7,6 @@ The run folder holds ``config.json``, ``last.safetensors`` / ``best.safetensors`
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -89,19 +87,6 @@ def prepare_out_dir(path: Path) -> Path:
     return path
 
 
-def write_metrics_csv(path: Path, history: list[dict]) -> None:
-    """Rewrite ``metrics.csv`` atomically: epoch, step, train_loss, val_loss, val_<metric>..."""
-    from ..engine.checkpoint import atomic_write
-
-    base = ["epoch", "step", "train_loss", "val_loss"]
-    extra = sorted({k for row in history for k in row} - set(base))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=base + extra, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buf.getvalue()))
-
-
 def build_trainer(args):
     from ..engine.train import TrainConfig, Trainer
 
@@ -149,6 +134,7 @@ def run(args) -> int:
     from ..engine.checkpoint import CheckpointError
     from ..engine.events import Evaluated, StepDone, Stopped
     from ..engine.registry import PluginNotFoundError
+    from ..report import write_metrics_csv
 
     try:
         if args.threads is not None:

@@ -756,7 +756,7 @@ class MainWindow(QMainWindow):
                 return []
         try:
             written = write_metrics_csv(path, self.evaluations, self.step_rows)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.show_error("Export failed", str(exc))
             return []
         self.say(f"wrote {written[0]} and {written[1].name}")

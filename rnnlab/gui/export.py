@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PyQt6.QtWidgets import QWidget
 
+from ..report import write_metrics_csv as write_table
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "view"
@@ -34,17 +36,7 @@ def write_metrics_csv(path: str | Path, evaluations: list[dict], steps: list[tup
     per metric, as ``rnnlab train`` writes); ``<stem>_steps.csv`` beside it: a row per step
     (``step, epoch, loss, grad_norm, lr``). Returns both paths."""
     path = Path(path)
-    metric_names: list[str] = []
-    for row in evaluations:
-        for k in row:
-            if k not in ("epoch", "step", "train_loss", "val_loss") and k not in metric_names:
-                metric_names.append(k)
-    header = ["epoch", "step", "train_loss", "val_loss", *metric_names]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for row in evaluations:
-            w.writerow([row.get(k, "") for k in header])
+    write_table(path, evaluations)
     steps_path = path.with_name(f"{path.stem}_steps.csv")
     with open(steps_path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
