@@ -140,8 +140,7 @@ def _set(names: list[str], disabled: bool) -> int:
     from ..engine.settings import settings_path
 
     try:
-        for name in names:
-            registry.set_disabled(name, disabled)
+        registry.set_disabled(names, disabled)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -345,9 +345,10 @@ def get_task(name: str) -> type[Task]:
     return _get("task", name)
 
 
-def set_disabled(name: str, disabled: bool = True) -> None:
-    """Disable (or re-enable) plugin ``name`` in the settings file and refresh."""
+def set_disabled(names: str | Iterable[str], disabled: bool = True) -> None:
+    """Disable (or re-enable) one plugin or several in the settings file, then refresh once."""
+    names = list(dict.fromkeys([names] if isinstance(names, str) else names))
     current = load_settings()["disabled_plugins"]
-    wanted = [n for n in current if n != name] + ([name] if disabled else [])
+    wanted = [n for n in current if n not in names] + (names if disabled else [])
     save_settings(disabled_plugins=wanted)
     refresh()
