@@ -86,7 +86,7 @@ class Halted:
 @dataclass
 class Stopped:
     """The run ended. ``reason``: ``"finished"``, ``"stopped"`` (asked to), ``"early_stopping"``,
-    ``"non_finite"`` (NaN/Inf loss or gradient; ``message`` names the step) or ``"error"``."""
+    or ``"non_finite"`` (NaN/Inf loss or gradient; ``message`` names the step)."""
 
     step: int
     epoch: int

@@ -503,7 +503,7 @@ class MainWindow(QMainWindow):
         if session is not self.session:
             return
         self.refresh()
-        if self.state in ("building", "running", "paused", "stopping"):
+        if self.state in ACTIVE:
             self._set_state("stopped")
             self.run_ended.emit("cancelled")
 
@@ -575,6 +575,12 @@ class MainWindow(QMainWindow):
         for p in self.panels.values():
             p.show_placeholder(not p.has_data())
 
+    def _refresh_placeholders(self) -> None:
+        """Update the placeholders until every view has data, then stop checking."""
+        if self._placeholders_shown:
+            self._update_placeholders()
+            self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
+
     def _render(self, everything: bool = True) -> None:
         """Redraw the views from the data taken so far. While training runs this is
         rate-limited and alternates between the curves over steps and the probe's views,
@@ -594,9 +600,7 @@ class MainWindow(QMainWindow):
                 self._auto_unit = False
                 self._follow_liveliest_unit()
             self._show_snapshot()
-        if self._placeholders_shown:
-            self._update_placeholders()
-            self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
+        self._refresh_placeholders()
 
     def _add_evaluation(self, row: dict) -> None:
         self.evaluations.append(dict(row))
@@ -632,13 +636,8 @@ class MainWindow(QMainWindow):
     def _on_stopped(self, ev: Stopped) -> None:
         if self._stop_clicked_at is not None:
             self.stop_latency = time.perf_counter() - self._stop_clicked_at
-        if ev.reason == "error":
-            self._set_state("failed")
-            self.show_error("Training failed", ev.message or "the run raised an error")
-        else:
-            self._set_state("finished" if ev.reason in ("finished", "early_stopping")
-                            else "stopped")
-            self.say(f"{ev.reason.replace('_', ' ')} at step {ev.step}: {ev.message}")
+        self._set_state("finished" if ev.reason in ("finished", "early_stopping") else "stopped")
+        self.say(f"{ev.reason.replace('_', ' ')} at step {ev.step}: {ev.message}")
         self.run_ended.emit(ev.reason)
 
     def _show_progress(self) -> None:
@@ -664,9 +663,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self, _layer: int, _unit: int) -> None:
         if self.snapshot is not None:
             self._show_snapshot()
-        if self._placeholders_shown:
-            self._update_placeholders()
-            self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
+        self._refresh_placeholders()
 
     def _show_snapshot(self) -> None:
         snap = self.snapshot
@@ -769,7 +766,6 @@ class MainWindow(QMainWindow):
         dlg.changed.connect(self.setup.reload)
         dlg.setWindowModality(Qt.WindowModality.NonModal)
         dlg.show()
-        self.plugin_dialog = dlg
         return dlg
 
     def grab_png(self, path: str) -> bool:

@@ -204,8 +204,7 @@ class SetupPanel(QWidget):
         cls = self._task_class()
         self.task_desc.setText(getattr(cls, "description", "") if cls else "no usable task")
         params = tuple(getattr(cls, "params", ()) or ()) if cls else ()
-        self.task_fields = self._rebuild(self.task_form, self.task_fields,
-                                         [(p, False) for p in params])
+        self.task_fields = self._rebuild(self.task_form, [(p, False) for p in params])
 
     def _rebuild_cell_form(self) -> None:
         cls = self._cell_class()
@@ -215,9 +214,9 @@ class SetupPanel(QWidget):
         for name, default in options.items():
             kind = type(default) if isinstance(default, (bool, int, float, str)) else float
             params.append((TaskParam(name, default, kind), default is None))
-        self.cell_fields = self._rebuild(self.cell_form, self.cell_fields, params)
+        self.cell_fields = self._rebuild(self.cell_form, params)
 
-    def _rebuild(self, form: QFormLayout, old: list[Field], params) -> list[Field]:
+    def _rebuild(self, form: QFormLayout, params) -> list[Field]:
         while form.rowCount() > 0:
             form.removeRow(0)
         fields = []

@@ -36,7 +36,6 @@ PALETTE = ["#0072B2", "#D55E00", "#009E73", "#AA3377", "#E69F00", "#56B4E9", "#3
 _RDBU = ["#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
          "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f"]
 DIVERGING = pg.ColorMap(np.linspace(0.0, 1.0, len(_RDBU)), [QColor(c) for c in _RDBU])
-SEQUENTIAL = pg.ColorMap([0.0, 1.0], [QColor("#ffffff"), QColor("#0072B2")])
 
 TICK_FONT_PT = 8
 LABEL_STYLE = {"font-size": "9pt", "color": "#333"}

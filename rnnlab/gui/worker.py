@@ -13,7 +13,6 @@ import os
 import queue
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable
 
@@ -80,8 +79,6 @@ class TrainSession(QThread):
         self.buffer = EventBuffer()
         self.trainer = None
         self.error: str | None = None
-        self.stop_requested_at: float | None = None
-        self.ended_at: float | None = None
         self._paused = paused
         self._step_requests = 0
         self._stop = threading.Event()
@@ -116,8 +113,6 @@ class TrainSession(QThread):
         self._wake.set()
 
     def stop(self) -> None:
-        if self.stop_requested_at is None:
-            self.stop_requested_at = time.perf_counter()
         self._stop.set()
         with self._lock:
             if self.trainer is not None:
@@ -141,10 +136,7 @@ class TrainSession(QThread):
     # the worker thread -------------------------------------------------------------------
     def run(self) -> None:
         lower_thread_priority()
-        try:
-            self._build_and_run()
-        finally:
-            self.ended_at = time.perf_counter()
+        self._build_and_run()
 
     def _build_and_run(self) -> None:
         try:

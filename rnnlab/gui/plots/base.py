@@ -25,10 +25,6 @@ class Growing:
         self._data[self._n] = value
         self._n += 1
 
-    def extend(self, values) -> None:
-        for v in values:
-            self.append(v)
-
     def clear(self) -> None:
         self._n = 0
 

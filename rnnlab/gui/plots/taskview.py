@@ -8,16 +8,15 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel, QSplitter, QStackedWidget, QTextBrowser, QVBoxLayout, QWidget
 
+from ...engine.task import VIEWS
 from ..style import SERIES, color_for, diverging_rgb, pen, symmetric_limit
 from .base import Panel, fmt, make_plot, on_hover
-
-VIEW_KINDS = ("series", "labels", "classes", "text")
 
 
 def view_kind(task, spec) -> str:
     """The task's declared view, or the one its output kind suggests."""
     declared = getattr(task, "view", None)
-    if declared in VIEW_KINDS:
+    if declared in VIEWS:
         return declared
     if spec.kind == "regression":
         return "series"
