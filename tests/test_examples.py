@@ -121,7 +121,8 @@ def python_blocks(doc: str) -> list[str]:
                       re.S | re.M)
 
 
-@pytest.mark.parametrize("doc", ["scripting.md", pytest.param("training.md", marks=slow)])
+@pytest.mark.parametrize("doc", ["../README.md", "scripting.md",
+                                 pytest.param("training.md", marks=slow)])
 def test_guide_code_blocks_run_in_order(doc, tmp_path, monkeypatch, keep_thread_settings):
     blocks = python_blocks(doc)
     assert blocks
