@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test test-nojit lint bench fixtures clean
+.PHONY: run test test-nojit lint bench fixtures clean clean-cache
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,5 +35,10 @@ fixtures: $(STAMP)
 	$(BIN)/python tests/make_golden_training.py
 	$(BIN)/python tests/make_golden_weights.py
 
-clean:
+# Numba's cache keys on each kernel's own file: after editing a shared kernel module
+# (kernels/common.py, kernels/gemm.py) run `make clean-cache` so callers recompile.
+clean-cache:
+	find rnnlab -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
 	rm -rf $(VENV) build *.egg-info

@@ -98,9 +98,28 @@ def finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw
     state that fed each step)."""
     dh0[:] = dh
     row_sq_norms(dht, dh_sq)
-    hprev = np.empty(y.shape, dtype=y.dtype)
-    gather_previous(y, h0, lengths, reverse, hprev)
-    weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx)
+    weight_grads(dgx, x, w_ih, dw_ih, dx)
+    recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh)
+
+
+@jit
+def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh):
+    """``dw_hh (G, H) += sum over steps of dgh[t].T @ h_prev[t]`` without building
+    ``h_prev``: it is ``y (T, B, H)`` shifted by one step (``y`` is 0 past each length),
+    except at each sequence's first step, where it is ``h0 (B, H)``."""
+    T, B, G = dgh.shape
+    H = y.shape[2]
+    tmp = np.empty_like(dw_hh)
+    if T > 1:
+        a = dgh[:T - 1] if reverse else dgh[1:]
+        b = y[1:] if reverse else y[:T - 1]
+        np.dot(a.reshape((T - 1) * B, G).T, b.reshape((T - 1) * B, H), tmp)
+        dw_hh += tmp
+    first = np.empty((B, G), dtype=dgh.dtype)
+    for k in range(B):
+        first[k] = dgh[lengths[k] - 1 if reverse else 0, k]
+    np.dot(first.T, h0, tmp)
+    dw_hh += tmp
 
 
 @jit
@@ -171,21 +190,14 @@ def gather_previous(seq, init, lengths, reverse, out):
 
 
 @jit
-def weight_grads(dgx, dgh, x, w_ih, hprev, dw_ih, dw_hh, dx):
-    """GEMMs over all timesteps at once, accumulating into ``dw_ih`` and ``dw_hh``.
-
-    ``dgx, dgh (T, B, G)``: gradients of the input-side and recurrent-side pre-activations
-    (the same array for all cells but GRU; 0 at invalid steps), ``x (T, B, I)``,
-    ``hprev (T, B, H)`` the state that fed each step. Writes ``dx (T, B, I) = dgx @ w_ih``.
-    """
+def weight_grads(dgx, x, w_ih, dw_ih, dx):
+    """``dw_ih (G, I) += dgx.T @ x`` over all steps at once and ``dx (T, B, I) = dgx @ w_ih``;
+    ``dgx (T, B, G)`` holds the input-side pre-activation gradients (0 at invalid steps)."""
     T, B, G = dgx.shape
     dgx2 = dgx.reshape(T * B, G)
     tmp_ih = np.empty_like(dw_ih)
     np.dot(dgx2.T, x.reshape(T * B, x.shape[2]), tmp_ih)
     dw_ih += tmp_ih
-    tmp_hh = np.empty_like(dw_hh)
-    np.dot(dgh.reshape(T * B, G).T, hprev.reshape(T * B, hprev.shape[2]), tmp_hh)
-    dw_hh += tmp_hh
     np.dot(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]))
 
 
