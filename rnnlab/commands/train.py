@@ -148,23 +148,30 @@ def run(args) -> int:
     c = trainer.config
     total = c.max_steps or c.epochs * trainer.steps_per_epoch
     print(f"training {c.task} with {c.cell} (hidden {c.hidden_size}, layers {c.num_layers}"
-          f"{', bidirectional' if c.bidirectional else ''}) into {out}")
+          f"{', bidirectional' if c.bidirectional else ''}) into {out}", flush=True)
     stop = None
     last_eval = None
-    with tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True,
-              file=sys.stderr) as bar:
+    bar = None  # opened after the first step, which may compile the kernels, so its ETA is sane
+    try:
         for ev in trainer.run():
             if isinstance(ev, StepDone):
-                bar.update(1)
+                if bar is None:
+                    bar = tqdm(total=total, initial=ev.step, unit="step", dynamic_ncols=True,
+                               file=sys.stderr)
+                else:
+                    bar.update(1)
                 bar.set_postfix(epoch=ev.epoch, loss=f"{ev.loss:.4g}", refresh=False)
             elif isinstance(ev, Evaluated):
                 last_eval = ev
                 write_metrics_csv(out / "metrics.csv", trainer.history)
-                shown = {"val_loss": f"{ev.val_loss:.4g}",
-                         **{k: f"{v:.4g}" for k, v in ev.metrics.items()}}
-                bar.set_postfix(epoch=ev.epoch, **shown)
+                if bar is not None:
+                    bar.set_postfix(epoch=ev.epoch, val_loss=f"{ev.val_loss:.4g}",
+                                    **{k: f"{v:.4g}" for k, v in ev.metrics.items()})
             elif isinstance(ev, Stopped):
                 stop = ev
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"stopped: {stop.reason} ({stop.message})")
     if last_eval is not None:
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in last_eval.metrics.items())
