@@ -20,8 +20,8 @@ import numpy as np
 from .checks import task_check
 from .engine.recurrent import Recurrent
 
-__all__ = ["GradientProblem", "gradient_check", "make_gradient_problem", "step_loop_check",
-           "task_check"]
+__all__ = ["GradientProblem", "gradient_check", "make_gradient_problem", "numeric_gradient",
+           "step_loop_check", "task_check"]
 
 
 @dataclass
@@ -65,11 +65,11 @@ class GradientProblem:
 
     def numeric(self, eps: float) -> dict[str, np.ndarray]:
         """Central finite differences of :meth:`loss`, one scalar at a time."""
-        grads = {"dx": _central_differences(self.loss, self.x, eps)}
+        grads = {"dx": numeric_gradient(self.loss, self.x, eps)}
         for name, h in zip(self.layer.cell.states, self.hx):
-            grads[f"dh0 ({name})"] = _central_differences(self.loss, h, eps)
+            grads[f"dh0 ({name})"] = numeric_gradient(self.loss, h, eps)
         for name, p in self.layer.named_parameters():
-            grads[name] = _central_differences(self.loss, p.data, eps)
+            grads[name] = numeric_gradient(self.loss, p.data, eps)
         return grads
 
 
@@ -193,8 +193,9 @@ def _unpack(states) -> tuple[np.ndarray, ...]:
     return (states,) if isinstance(states, np.ndarray) else tuple(states)
 
 
-def _central_differences(f: Callable[[], float], a: np.ndarray, eps: float) -> np.ndarray:
-    """``d f / d a`` by perturbing each element of ``a`` in place (restored afterwards)."""
+def numeric_gradient(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """``d f / d a`` by central differences: each element of the C-contiguous ``a`` is
+    perturbed in place by ``±eps`` and restored; ``f()`` must read ``a``."""
     if not a.flags.c_contiguous:
         raise ValueError("finite differences need a C-contiguous array")
     flat = a.reshape(-1)

@@ -11,6 +11,7 @@ import pytest
 from rnnlab.engine.layers import Dropout, Embedding, LastStep, Linear, Sequential
 from rnnlab.engine.losses import CrossEntropyLoss
 from rnnlab.engine.recurrent import GRU, LSTM
+from rnnlab.testing import numeric_gradient
 
 GOLDEN = Path(__file__).resolve().parent / "golden_training" / "layers.npz"
 TOL = {"float64": {"rtol": 1e-10, "atol": 1e-10}, "float32": {"rtol": 1e-5, "atol": 1e-5}}
@@ -32,15 +33,7 @@ def check_gradients(loss, arrays: dict[str, np.ndarray], analytic: dict[str, np.
     ``loss()`` must read the arrays, which are perturbed in place and restored.
     """
     for name, a in arrays.items():
-        numeric = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            old = a[i]
-            a[i] = old + eps
-            fp = loss()
-            a[i] = old - eps
-            fm = loss()
-            a[i] = old
-            numeric[i] = (fp - fm) / (2 * eps)
+        numeric = numeric_gradient(loss, a, eps)
         np.testing.assert_allclose(analytic[name], numeric, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of {name}")
 

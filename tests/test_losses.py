@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rnnlab.engine.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from rnnlab.testing import numeric_gradient
 
 GOLDEN = Path(__file__).resolve().parent / "golden_training" / "losses.npz"
 TOL = {"float64": {"rtol": 1e-10, "atol": 1e-10}, "float32": {"rtol": 1e-5, "atol": 1e-5}}
@@ -39,20 +40,6 @@ def test_matches_torch(case, dtype):
     np.testing.assert_allclose(grad, DATA[pre + "grad"], **TOL[dtype])
 
 
-def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar ``f()`` with respect to ``x`` (changed in place)."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        out[i] = (fp - fm) / (2 * eps)
-    return out
-
-
 def _targets(kind, shape, rng):
     if kind == "class":
         t = rng.integers(0, shape[-1], shape[:-1])
@@ -77,7 +64,7 @@ def test_gradient_matches_finite_differences(cls, kind, shape, reduction):
     fn = cls(reduction=reduction)
     fn(pred, target)
     analytic = fn.backward()
-    numeric = numeric_grad(lambda: cls(reduction=reduction)(pred, target), pred)
+    numeric = numeric_gradient(lambda: cls(reduction=reduction)(pred, target), pred)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 
