@@ -74,6 +74,15 @@ class Snapshot:
 
 
 @dataclass
+class Paused:
+    """The trainer is paused before its next batch (only with ``yield_when_paused``); the
+    consumer decides how to wait and calls ``next()`` again after ``resume()``."""
+
+    step: int
+    epoch: int
+
+
+@dataclass
 class Halted:
     """A NaN/Inf loss or gradient with ``on_non_finite="pause"``: the update was skipped and
     the trainer paused itself; ``resume()`` continues from the last good weights."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .clip import clip_grad_norm_
-from .events import Evaluated, Halted, Snapshot, Started, StepDone, Stopped
+from .events import Evaluated, Halted, Paused, Snapshot, Started, StepDone, Stopped
 from .model import SequenceModel
 from .module import FLOAT_DTYPES
 from .optim import SGD, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
@@ -186,6 +186,8 @@ class Trainer:
         self._running.set()
         self._stop = threading.Event()
         self._step_tokens = 0
+        #: yield Paused events while paused instead of blocking inside run()
+        self.yield_when_paused = False
         self._lock = threading.Lock()
         self._state_lock = threading.RLock()  # a step and a save never interleave
 
@@ -210,18 +212,26 @@ class Trainer:
     def paused(self) -> bool:
         return not self._running.is_set()
 
-    def _wait_turn(self) -> bool:
-        """Block while paused; ``False`` once stop was asked for."""
-        while not self._running.wait(0.05):
-            pass
-        if self._stop.is_set():
-            return False
-        with self._lock:
-            if self._step_tokens:
-                self._step_tokens -= 1
-                if self._step_tokens == 0:
-                    self._running.clear()
-        return True
+    def _next_turn(self):
+        """Generator: wait for the next batch's turn; returns ``False`` once stop was asked.
+
+        While paused it blocks, or with :attr:`yield_when_paused` yields :class:`Paused`
+        events, so a consumer never waits inside the generator (it can act on the pause).
+        """
+        while True:
+            if self._stop.is_set():
+                return False
+            if self._running.is_set():
+                with self._lock:
+                    if self._step_tokens:
+                        self._step_tokens -= 1
+                        if self._step_tokens == 0:
+                            self._running.clear()
+                return True
+            if self.yield_when_paused:
+                yield Paused(self.step, self.epoch)
+            else:
+                self._running.wait(0.05)
 
     # building -------------------------------------------------------------------------
     def _make_optimizer(self):
@@ -262,7 +272,7 @@ class Trainer:
                 self.batch_index = 0
                 self.epoch_losses = []
             while self.batch_index < self.steps_per_epoch:
-                if not self._wait_turn():
+                if not (yield from self._next_turn()):
                     yield self._finish("stopped", "stopped on request")
                     return
                 idx = self.perm[self.batch_index * c.batch_size:

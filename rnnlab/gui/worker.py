@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from ..engine.events import Halted, Snapshot, Stopped
+from ..engine.events import Halted, Paused, Snapshot, Stopped
 
 PARK_POLL = 0.05
 #: how much nicer than the UI the training thread runs (Linux: per-thread nice value)
@@ -144,6 +144,7 @@ class TrainSession(QThread):
         except Exception as exc:
             self._fail(exc)
             return
+        trainer.yield_when_paused = True  # park here, never inside the generator
         with self._lock:
             self.trainer = trainer
             if self._paused:
@@ -164,16 +165,16 @@ class TrainSession(QThread):
         shown_step = None
         while True:
             self._run_commands(trainer)
-            if trainer.paused and not self._stop.is_set():
+            try:
+                event = next(gen)
+            except StopIteration:
+                return
+            if isinstance(event, Paused):
                 if shown_step != trainer.step:
                     self.buffer.put(trainer.snapshot())
                     shown_step = trainer.step
                 self._park(trainer)
                 continue
-            try:
-                event = next(gen)
-            except StopIteration:
-                return
             self.buffer.put(event)
             if isinstance(event, Snapshot):
                 shown_step = event.step
