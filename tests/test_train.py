@@ -245,3 +245,19 @@ def test_a_checkpoint_with_an_impossible_position_is_refused(tmp_path, monkeypat
         ckpt.save_file(tmp_path / "c.safetensors", tensors, meta)
     with pytest.raises(ckpt.CheckpointError, match=match):
         Trainer.load(tmp_path / "c.safetensors")
+
+
+def test_yield_when_paused_hands_the_wait_to_the_consumer():
+    from rnnlab.engine.events import Paused
+
+    tr = Trainer(config(epochs=100), task=ToySine())
+    tr.yield_when_paused = True
+    gen = tr.run()
+    assert isinstance(next(gen), Started)
+    tr.pause()
+    assert isinstance(next(gen), Paused) and isinstance(next(gen), Paused)
+    tr.request_step()
+    assert isinstance(next(gen), StepDone)
+    assert isinstance(next(gen), Paused) and tr.step == 1
+    tr.stop()
+    assert next(gen).reason == "stopped"
