@@ -7,7 +7,7 @@ step (forward + backward with parameter gradients). Rounds interleave the librar
 the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
 GEMM peak measured in the same run are printed and optionally written as Markdown.
 
-    python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory]
+    python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory] [--only REGEX]
                                         [--markdown docs/benchmarks.md]
 
 Needs the ``torch`` extra; JAX is optional. Allocator and BLAS settings are those of the
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -197,6 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
     ap.add_argument("--quick", action="store_true", help="hidden <= 128, length 50 only")
     ap.add_argument("--memory", action="store_true", help="also peak memory of a train step")
+    ap.add_argument("--only", help="run only the rows whose label matches this regex")
     ap.add_argument("--markdown", help="write the table to this file")
     ap.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -230,6 +232,8 @@ def main(argv=None) -> int:
     libs = ["torch", "jax"] if jax_ok else ["torch"]
     table = []
     for row in rows(args.quick):
+        if args.only and not re.search(args.only, row.label):
+            continue
         fns = make_callables(row, jax_ok)
         res: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):

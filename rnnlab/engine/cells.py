@@ -12,6 +12,8 @@ from .cell import Cache, Cell, ParamSpec
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
+from .kernels.sync import new_sync
+from .parallel import run_split, unit_ranges, unit_threads
 
 
 def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_size: int,
@@ -30,6 +32,24 @@ def summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
     if "bias_ih" in params:
         return params["bias_ih"] + params["bias_hh"]
     return np.zeros(rows, dtype=dtype)
+
+
+def thread_grads(grads: dict[str, np.ndarray], names: tuple[str, ...],
+                 extra: dict[str, int], dtype, n: int) -> list[dict[str, np.ndarray]]:
+    """Gradient buffers for ``n`` threads that split a backward's steps: thread 0 adds into
+    ``grads[name]`` for ``names`` and into fresh zero vectors of the ``extra`` sizes; the
+    others into zeroed copies, summed by :func:`sum_parts`."""
+    first = {k: grads[k] for k in names}
+    first.update({k: np.zeros(size, dtype=dtype) for k, size in extra.items()})
+    return [first] + [{k: np.zeros_like(v) for k, v in first.items()} for _ in range(n - 1)]
+
+
+def sum_parts(parts: list[dict[str, np.ndarray]]) -> None:
+    """Add the partial gradients of threads ``1..`` (``parts[1:]``) into thread 0's buffers
+    ``parts[0]`` (which may be the layer's own ``.grad`` arrays)."""
+    for extra in parts[1:]:
+        for k, v in extra.items():
+            parts[0][k] += v
 
 
 def add_bias_grads(grads: dict[str, np.ndarray], db: np.ndarray, db_hh=None) -> None:
@@ -55,11 +75,15 @@ class _ElmanBase(Cell):
         H = w_hh.shape[0]
         y = np.zeros((T, B, H), dtype=x.dtype)
         pre = np.empty((T, B, H), dtype=x.dtype)
-        hn = np.empty((B, H), dtype=x.dtype)
-        rnn_forward(x, lengths, reverse, w_ih, w_hh, summed_bias(params, H, x.dtype),
-                    self.relu, state0[0], y, pre, hn)
+        hbuf = np.empty((2, B, H), dtype=x.dtype)
+        hbuf[0] = state0[0]
+        bias = summed_bias(params, H, x.dtype)
+        n = unit_threads(H, T, B * H * H)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        run_split(lambda k: rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, self.relu, y,
+                                        pre, hbuf, *ranges[k], sync, n), n, sync)
         arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
-        return y, (hn,), Cache(arrays, {"h": y})
+        return y, (hbuf[T % 2].copy(),), Cache(arrays, {"h": y})
 
     def backward(self, params, cache, dy, dstate_n, grads):
         a = cache.arrays
@@ -68,12 +92,19 @@ class _ElmanBase(Cell):
         H = y.shape[2]
         dx = np.empty_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        db = np.zeros(H, dtype=x.dtype)
         dh_sq = np.empty((T, B), dtype=x.dtype)
-        rnn_backward(x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"],
-                     self.relu, a["h0"], y, dy, dstate_n[0], dx, dh0,
-                     grads["weight_ih"], grads["weight_hh"], db, dh_sq)
-        add_bias_grads(grads, db)
+        dg = np.zeros((T, B, H), dtype=x.dtype)
+        dht = np.zeros((T, B, H), dtype=x.dtype)
+        dgbuf = np.empty((2, B, H), dtype=x.dtype)
+        n = unit_threads(H, T, B * H * H)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, n)
+        run_split(lambda k: rnn_backward(
+            x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
+            a["h0"], y, dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"], parts[k]["weight_hh"],
+            parts[k]["bias"], dh_sq, dg, dht, dgbuf, *ranges[k], sync, n, k), n, sync)
+        sum_parts(parts)
+        add_bias_grads(grads, parts[0]["bias"])
         return dx, (dh0,), dh_sq
 
 
@@ -124,11 +155,17 @@ class LSTMKernel(Cell):
         gates = np.empty((T, B, 4 * H), dtype=x.dtype)
         cs = np.zeros((T, B, H), dtype=x.dtype)
         ms = np.zeros((T, B, H) if has_proj else (0, 0, 0), dtype=x.dtype)
-        hn = np.empty((B, P), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
         h0, c0 = state0
-        lstm_forward(x, lengths, reverse, w_ih, w_hh, summed_bias(params, 4 * H, x.dtype),
-                     w_hr, has_proj, h0, c0, y, gates, cs, ms, hn, cn)
+        hbuf = np.empty((2, B, P), dtype=x.dtype)
+        hbuf[0] = h0
+        bias = summed_bias(params, 4 * H, x.dtype)
+        n = 1 if has_proj else unit_threads(H, T, B * 4 * H * P)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        run_split(lambda k: lstm_forward(
+            x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms,
+            hbuf, cn, *ranges[k], sync, n), n, sync)
+        hn = hbuf[T % 2].copy()
         arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y, gates=gates,
                       cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
         trace = {"h": y, "c": cs, "gates": gates.reshape(T, B, 4, H)}
@@ -139,17 +176,26 @@ class LSTMKernel(Cell):
         x, y, cs = a["x"], a["y"], a["cs"]
         T, B, _ = x.shape
         H, P = cs.shape[2], y.shape[2]
+        has_proj = a["has_proj"]
         dx = np.empty_like(x)
         dh0 = np.empty((B, P), dtype=x.dtype)
         dc0 = np.empty((B, H), dtype=x.dtype)
-        db = np.zeros(4 * H, dtype=x.dtype)
         dh_sq = np.empty((T, B), dtype=x.dtype)
-        dw_hr = grads["weight_hr"] if a["has_proj"] else np.zeros((P, H), dtype=x.dtype)
-        lstm_backward(x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"],
-                      a["w_hr"], a["has_proj"], a["h0"], a["c0"], y, a["gates"], cs, a["ms"],
-                      dy, dstate_n[0], dstate_n[1], dx, dh0, dc0,
-                      grads["weight_ih"], grads["weight_hh"], db, dw_hr, dh_sq)
-        add_bias_grads(grads, db)
+        dg = np.zeros((T, B, 4 * H), dtype=x.dtype)
+        dht = np.zeros((T, B, P), dtype=x.dtype)
+        dgbuf = np.empty((2, B, 4 * H), dtype=x.dtype)
+        n = 1 if has_proj else unit_threads(H, T, B * 4 * H * P)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype, n)
+        dw_hr = grads["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
+        run_split(lambda k: lstm_backward(
+            x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
+            has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],
+            dstate_n[1], dx, dh0, dc0, parts[k]["weight_ih"], parts[k]["weight_hh"],
+            parts[k]["bias"], dw_hr, dh_sq, dg, dht, dgbuf, *ranges[k], sync,
+            n, k), n, sync)
+        sum_parts(parts)
+        add_bias_grads(grads, parts[0]["bias"])
         return dx, (dh0, dc0), dh_sq
 
 

@@ -1,18 +1,30 @@
-"""rnnlab's own threads: independent sequences and directions of a layer run concurrently.
+"""rnnlab's own threads. Two ways to use the cores for one layer:
 
-The kernels release the GIL, so plain Python threads run them in parallel with no
-synchronisation inside the time loop (a parallel region per timestep costs more than it
-gains at these sizes). BLAS stays single-threaded (:func:`~.config.limit_blas`).
+- **Across sequences and directions** (:func:`batch_chunks`, :func:`run_all`): independent
+  tasks, no synchronisation inside the time loop. Fits many sequences or two directions.
+- **Across hidden units** (:func:`unit_threads`, :func:`run_split`): the threads share one
+  sequence, each owning a slice of the units of every gate and a slice of the recurrent
+  weight, and meet at a spin barrier each timestep (:mod:`.kernels.sync`). Fits one
+  direction of few sequences with a large weight (batch 1, hidden 512), where nothing else
+  could be split and each core then streams only its half of the weight.
+
+The kernels release the GIL, so plain Python threads run them in parallel. BLAS stays
+single-threaded (:func:`~.config.limit_blas`). Tasks started by :func:`run_all` run with a
+budget of one thread, so a cell never splits its units while its siblings are running.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import TypeVar
 
+import numba
+
 from .config import get_threads
+from .kernels.sync import abort
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -22,38 +34,137 @@ R = TypeVar("R")
 MIN_PARALLEL_WORK = 20_000_000
 #: fewest sequences per chunk: thinner chunks run the recurrent product inefficiently
 MIN_ROWS = 4
+#: recurrent multiply-adds per step below which a unit split's barrier costs more than it
+#: saves (a barrier is ~1 us, about 100k multiply-adds of one core)
+MIN_SPLIT_STEP_WORK = 250_000
+#: fewest hidden units per thread of a unit split
+MIN_SPLIT_UNITS = 32
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_split_pool: ThreadPoolExecutor | None = None
+_split_size = 0
+_pool_lock = threading.Lock()
+_local = threading.local()
 
 
-def batch_chunks(batch: int, directions: int, work: float) -> list[slice]:
+def budget() -> int:
+    """Threads the calling task may use: all of them, or 1 inside a :func:`run_all` task."""
+    return getattr(_local, "budget", None) or get_threads()
+
+
+def batch_chunks(batch: int, directions: int, work: float, hidden: int = 0,
+                 step_work: float = 0.0) -> list[slice]:
     """Split ``batch`` sequences into contiguous chunks so ``chunks x directions`` tasks keep
-    the configured threads busy; one chunk when ``work`` (multiply-adds) is small."""
-    threads = get_threads()
+    the configured threads busy; one chunk when ``work`` (multiply-adds) is small, or when a
+    cell that splits its units (``hidden`` units, ``step_work`` recurrent multiply-adds per
+    step and direction; 0: it cannot) would use the threads better that way."""
+    threads = budget()
     if threads <= directions or work < MIN_PARALLEL_WORK:
+        return [slice(0, batch)]
+    if hidden and prefer_unit_split(batch, hidden, step_work):
         return [slice(0, batch)]
     n = max(1, min(-(-threads // directions), batch // MIN_ROWS))
     bounds = [round(i * batch / n) for i in range(n + 1)]
     return [slice(a, b) for a, b in pairwise(bounds)]
 
 
+def prefer_unit_split(batch: int, hidden: int, step_work: float) -> bool:
+    """Whether one direction of ``batch`` sequences runs faster with its units split than
+    with its sequences split (measured: few sequences, or a recurrent weight too large for
+    one core's L2 cache)."""
+    return batch < 2 * MIN_ROWS or step_work >= 8 * MIN_SPLIT_STEP_WORK
+
+
+def unit_threads(hidden: int, steps: int, step_work: float) -> int:
+    """Threads to split ``hidden`` units over for one call of ``steps`` timesteps with
+    ``step_work`` recurrent multiply-adds per step (1: no split)."""
+    if numba.config.DISABLE_JIT:
+        return 1  # interpreted kernels hold the GIL: a spin barrier would only stall
+    n = min(budget(), hidden // MIN_SPLIT_UNITS)
+    if n <= 1 or step_work < MIN_SPLIT_STEP_WORK or steps * step_work < MIN_PARALLEL_WORK:
+        return 1
+    return n
+
+
+def unit_ranges(hidden: int, n: int) -> list[tuple[int, int]]:
+    """``n`` contiguous ranges ``(j0, j1)`` covering ``hidden`` units, multiples of 16 where
+    possible (whole 64-byte vectors of float32)."""
+    bounds = [0] + [min(hidden, round(i * hidden / n / 16) * 16) for i in range(1, n)] + \
+        [hidden]
+    return list(pairwise(bounds))
+
+
+def run_split(fn: Callable[[int], R], n: int, sync) -> list[R]:
+    """``[fn(k) for k in range(n)]`` with every call on its own thread at the same time, as
+    a unit split needs (its threads wait for each other at barriers on ``sync``); ``fn(0)``
+    runs on the caller.
+
+    A call that raises marks ``sync`` aborted, so its partners stop waiting for it (their
+    results are then garbage); the first exception is re-raised after all have returned.
+    """
+    if n <= 1:
+        return [fn(0)]
+
+    def guarded(k: int) -> R:
+        try:
+            return fn(k)
+        except BaseException:
+            abort(sync)
+            raise
+
+    pool = _split_executor(n - 1)
+    futures = [pool.submit(guarded, k) for k in range(1, n)]
+    try:
+        first = guarded(0)
+    finally:
+        rest = [f.exception() for f in futures]
+    for err in rest:
+        if err is not None:
+            raise err
+    return [first, *(f.result() for f in futures)]
+
+
 def run_all(fn: Callable[[T], R], tasks: Sequence[T], work: float) -> list[R]:
-    """``[fn(t) for t in tasks]``, on up to :func:`get_threads` threads when it pays."""
-    threads = min(get_threads(), len(tasks))
+    """``[fn(t) for t in tasks]``, on up to :func:`budget` threads when it pays; each task
+    then runs with a budget of one thread."""
+    threads = min(budget(), len(tasks))
     if threads <= 1 or work < MIN_PARALLEL_WORK:
         return [fn(t) for t in tasks]
     pool = _executor(threads - 1)
-    futures = [pool.submit(fn, t) for t in tasks[1:]]
-    first = fn(tasks[0])
+    futures = [pool.submit(_single, fn, t) for t in tasks[1:]]
+    first = _single(fn, tasks[0])
     return [first, *(f.result() for f in futures)]
+
+
+def _single(fn: Callable[[T], R], task: T) -> R:
+    saved = getattr(_local, "budget", None)
+    _local.budget = 1
+    try:
+        return fn(task)
+    finally:
+        _local.budget = saved
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool, _pool_size
-    if _pool is None or _pool_size < workers:
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnlab")
-        _pool_size = workers
-    return _pool
+    with _pool_lock:
+        if _pool is None or _pool_size < workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnlab")
+            _pool_size = workers
+        return _pool
+
+
+def _split_executor(workers: int) -> ThreadPoolExecutor:
+    """A pool of its own: a split's partners must never queue behind :func:`run_all` tasks."""
+    global _split_pool, _split_size
+    with _pool_lock:
+        if _split_pool is None or _split_size < workers:
+            if _split_pool is not None:
+                _split_pool.shutdown(wait=False)
+            _split_pool = ThreadPoolExecutor(max_workers=workers,
+                                             thread_name_prefix="rnnlab-split")
+            _split_size = workers
+        return _split_pool

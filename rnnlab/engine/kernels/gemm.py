@@ -359,27 +359,41 @@ if not numba.config.DISABLE_JIT:
         return packed
 
     @jit
-    def pack_bt(w, out=None):
-        """Pack ``b = w.T`` for ``w (N, K)`` (any strides); returns ``packed (NP, K, NR)``.
-
-        ``pack_bt(w_hh)`` serves ``h @ w_hh.T``. out: as in :func:`pack_b`.
+    def pack_bt_units(w, G, H, j0, j1, out=None):
+        """Pack ``b = w[rows].T`` for ``w (G * H, K)`` (any strides), ``rows`` = unit
+        ``j0 <= j < j1`` of each of the ``G`` gate blocks, gate-major: what ``h @ w.T`` is
+        for a thread that owns those units. Returns ``packed (NP, K, NR)`` for
+        ``N = G * (j1 - j0)`` columns. out: as in :func:`pack_b`.
         """
-        N, K = w.shape
+        K = w.shape[1]
+        U = j1 - j0
+        N = G * U
         packed = empty_packed(K, N, w.dtype) if out is None else out
         _check_shape(packed, packed_shape(K, N, w.itemsize),
                      "pack_bt: out does not have the shape packed_shape(K, N)")
         NP, _, NR = packed.shape
         for p in range(NP):
-            j0 = p * NR
-            wd = min(NR, N - j0)
-            rows = w[j0:j0 + wd]
+            j0p = p * NR
+            wd = min(NR, N - j0p)
+            panel = packed[p]
+            for j in range(wd):
+                n = j0p + j
+                src = w[(n // U) * H + j0 + n % U]
+                for k in range(K):
+                    panel[k, j] = src[k]
             for k in range(K):
-                dst = packed[p, k]
-                for j in range(wd):
-                    dst[j] = rows[j, k]
                 for j in range(wd, NR):
-                    dst[j] = 0.0
+                    panel[k, j] = 0.0
         return packed
+
+    @jit
+    def pack_bt(w, out=None):
+        """Pack ``b = w.T`` for ``w (N, K)`` (any strides); returns ``packed (NP, K, NR)``.
+
+        ``pack_bt(w_hh)`` serves ``h @ w_hh.T``. out: as in :func:`pack_b`.
+        """
+        N = w.shape[0]
+        return pack_bt_units(w, 1, N, 0, N, out)
 
 else:
 
@@ -420,6 +434,11 @@ else:
             packed[p, :, :w] = b[:, p * NR:p * NR + w]
             packed[p, :, w:] = 0.0
         return packed
+
+    def pack_bt_units(w, G, H, j0, j1, out=None):
+        """Pack ``b = w[rows].T``, rows ``j0:j1`` of each gate block (NumPy)."""
+        rows = (np.arange(G)[:, None] * H + np.arange(j0, j1)[None, :]).ravel()
+        return pack_b(w[rows].T, out)
 
     def pack_bt(w, out=None):
         """Pack ``b = w.T`` for ``w (N, K)``; returns ``packed (NP, K, NR)`` (NumPy)."""

@@ -4,6 +4,11 @@ Step: ``z = W_ih x_t + b + W_hh h_{t-1}``, ``i, f, o = sigmoid(z_i, z_f, z_o)``,
 ``g = tanh(z_g)``, ``c_t = f c_{t-1} + i g``, ``m_t = o tanh(c_t)``, ``h_t = W_hr m_t``
 (``h_t = m_t`` without projection). ``H`` is the hidden size, ``P`` the output size
 (``proj_size`` or ``H``).
+
+Both kernels compute the hidden units ``j0 <= j < j1`` of every gate; ``nthreads`` threads
+calling them at once with disjoint unit ranges and one ``sync`` array share the sequence
+(see :mod:`rnnlab.engine.parallel`). One thread passes ``0, H`` and a fresh ``sync``. The projection
+needs every unit at each step, so with ``has_proj`` only one thread runs.
 """
 
 from __future__ import annotations
@@ -12,58 +17,70 @@ import numpy as np
 
 from ..config import jit
 from .common import (
-    carry_recurrent_grad,
+    backward_tail,
+    cols_operand,
     column_sums,
-    finish_backward,
-    input_projection,
+    input_projection_units,
+    operand_product,
     prev_index,
+    rows_operand,
     sigmoid,
     step_product,
     tanh,
     time_index,
-    zero_invalid,
+    time_range,
+    zero_invalid_units,
 )
 from .gemm import apack_shape, pack_b, pack_bt
+from .sync import barrier
 
 
 @jit
-def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
-                 y, gates, cs, ms, hn, cn):
-    """Forward over the whole sequence.
+def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
+                 y, gates, cs, ms, hbuf, cn, j0, j1, sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``.
 
-    in:  x (T, B, I), lengths (B,) int64, reverse bool, w_ih (4H, I), w_hh (4H, P),
-         bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), h0 (B, P), c0 (B, H)
-    out: y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
-         cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (written if has_proj),
-         hn (B, P), cn (B, H) states at each sequence's last valid step
+    in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (4H, I), w_hh (4H, P),
+            bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), c0 (B, H)
+    in-out: hbuf (2, B, P) shared state buffers, hbuf[0] = h0 on entry; on return
+            hbuf[T % 2] holds each sequence's state at its last valid step
+    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
+            cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (if has_proj),
+            cn (B, H) cell states at each sequence's last valid step
     """
     T, B, _ = x.shape
     H = cs.shape[2]
     P = y.shape[2]
-    input_projection(x, w_ih, bias, gates)
-    hn[:] = h0
-    cn[:] = c0
-    hw = np.empty((B, 4 * H), dtype=x.dtype)
-    m = np.empty((B, H), dtype=x.dtype)
+    U = j1 - j0
+    q0, q1 = (0, P) if has_proj else (j0, j1)
+    input_projection_units(x, w_ih, bias, 4, H, j0, j1, gates)
+    c = np.empty((B, U), dtype=x.dtype)
+    c[:] = c0[:, j0:j1]
+    hw = np.empty((B, 4 * U), dtype=x.dtype)
+    m = np.empty((B, U), dtype=x.dtype)
     hp = np.empty((B, P), dtype=x.dtype)
-    wp = pack_bt(w_hh)
-    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
+    wp = rows_operand(w_hh, 4, H, j0, j1, B)
+    work = np.empty(apack_shape(B, P), dtype=x.dtype)
     wrp = pack_bt(w_hr if has_proj else w_hr[:0])
     mwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
-        step_product(hn, wp, hw, work)
+        cur = hbuf[s % 2]
+        nxt = hbuf[(s + 1) % 2]
+        operand_product(cur, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
+                nxt[b, q0:q1] = cur[b, q0:q1]
                 continue
             g = gates[t, b]
             r = hw[b]
-            gi, gf, gg, go = g[0:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:4 * H]
-            ri, rf, rg, ro = r[0:H], r[H:2 * H], r[2 * H:3 * H], r[3 * H:4 * H]
-            c = cn[b]
-            ct = cs[t, b]
+            gi, gf = g[j0:j1], g[H + j0:H + j1]
+            gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
+            ri, rf, rg, ro = r[0:U], r[U:2 * U], r[2 * U:3 * U], r[3 * U:4 * U]
+            cb = c[b]
+            ct = cs[t, b, j0:j1]
             mb = m[b]
-            for j in range(H):
+            for j in range(U):
                 i_ = sigmoid(gi[j] + ri[j])
                 f_ = sigmoid(gf[j] + rf[j])
                 g_ = tanh(gg[j] + rg[j])
@@ -72,63 +89,69 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, h0, c0,
                 gf[j] = f_
                 gg[j] = g_
                 go[j] = o_
-                cnew = f_ * c[j] + i_ * g_
-                c[j] = cnew
+                cnew = f_ * cb[j] + i_ * g_
+                cb[j] = cnew
                 ct[j] = cnew
                 mb[j] = o_ * tanh(cnew)
+            if not has_proj:
+                nxt[b, j0:j1] = mb
+                y[t, b, j0:j1] = mb
         if has_proj:
             step_product(m, wrp, hp, mwork)
-        for b in range(B):
-            t = time_index(s, lengths[b], reverse)
-            if t < 0:
-                continue
-            if has_proj:
-                ms[t, b] = m[b]
-                hn[b] = hp[b]
-                y[t, b] = hp[b]
-            else:
-                hn[b] = m[b]
-                y[t, b] = m[b]
-    zero_invalid(gates, lengths)
+            for b in range(B):
+                t = time_index(s, lengths[b], reverse)
+                if t >= 0:
+                    ms[t, b] = m[b]
+                    nxt[b] = hp[b]
+                    y[t, b] = hp[b]
+        barrier(sync, s + 1, nthreads)
+    cn[:, j0:j1] = c
+    zero_invalid_units(gates, lengths, 4, H, j0, j1)
 
 
 @jit
 def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, gates, cs, ms,
-                  dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq):
-    """BPTT over the sequence saved by :func:`lstm_forward`.
+                  dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg, dht,
+                  dgbuf, j0, j1, sync, nthreads, part):
+    """BPTT over the sequence saved by :func:`lstm_forward`, units ``j0:j1``; then thread
+    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0 as in the forward;
             y, gates, cs, ms its outputs; dy (T, B, P), dhn (B, P), dcn (B, H)
     out:    dx (T, B, I), dh0 (B, P), dc0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
-    in-out: dw_ih (4H, I), dw_hh (4H, P), db (4H,), dw_hr (P, H) accumulated
+    in-out: dw_ih (4H, I), dw_hh (4H, P), db (4H,), dw_hr (P, H) accumulated (each thread
+            its own buffers: they are partial sums)
+    work:   dg (T, B, 4H) and dht (T, B, P) zero-filled, dgbuf (2, B, 4H); all shared
     """
     T, B, _ = x.shape
     H = cs.shape[2]
     P = y.shape[2]
-    dg = np.zeros((T, B, 4 * H), dtype=x.dtype)
-    dht = np.zeros((T, B, P), dtype=x.dtype)
-    dh = dhn.copy()
-    dc = dcn.copy()
-    dhs = np.zeros((B, P), dtype=x.dtype)
-    dm = np.empty((B, H), dtype=x.dtype)
-    dgs = np.zeros((B, 4 * H), dtype=x.dtype)
-    dhrec = np.empty((B, P), dtype=x.dtype)
-    wb = pack_b(w_hh)
-    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
+    U = j1 - j0
+    q0, q1 = (0, P) if has_proj else (j0, j1)
+    dh = np.empty((B, q1 - q0), dtype=x.dtype)
+    dh[:] = dhn[:, q0:q1]
+    dc = np.empty((B, U), dtype=x.dtype)
+    dc[:] = dcn[:, j0:j1]
+    dhs = np.zeros((B, q1 - q0), dtype=x.dtype)
+    dm = np.empty((B, U), dtype=x.dtype)
+    dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
+    wb = cols_operand(w_hh, q0, q1, B)
+    bwork = np.empty(apack_shape(B, 4 * H), dtype=x.dtype)
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
     pwork = np.empty(apack_shape(B, P), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
+        dgs = dgbuf[s % 2]
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
                 dhs[b] = 0.0
                 continue
-            dyb = dy[t, b]
+            dyb = dy[t, b, q0:q1]
             dhb = dh[b]
             out = dhs[b]
-            for k in range(P):
+            for k in range(q1 - q0):
                 out[k] = dyb[k] + dhb[k]
-            dht[t, b] = out
+            dht[t, b, q0:q1] = out
         if has_proj:
             step_product(dhs, wrb, dm, pwork)
         else:
@@ -136,19 +159,22 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
         for b in range(B):
             L = lengths[b]
             t = time_index(s, L, reverse)
+            d = dgs[b]
             if t < 0:
-                dgs[b] = 0.0
+                for gate in range(4):
+                    d[gate * H + j0:gate * H + j1] = 0.0
                 continue
             p = prev_index(t, L, reverse)
-            cp = cs[p, b] if p >= 0 else c0[b]
+            cp = cs[p, b, j0:j1] if p >= 0 else c0[b, j0:j1]
             g = gates[t, b]
-            gi, gf, gg, go = g[0:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:4 * H]
-            d = dg[t, b]
-            di, df, dgg, do = d[0:H], d[H:2 * H], d[2 * H:3 * H], d[3 * H:4 * H]
-            ct = cs[t, b]
+            gi, gf = g[j0:j1], g[H + j0:H + j1]
+            gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
+            di, df = d[j0:j1], d[H + j0:H + j1]
+            dgg, do = d[2 * H + j0:2 * H + j1], d[3 * H + j0:3 * H + j1]
+            ct = cs[t, b, j0:j1]
             dmb = dm[b]
             dcb = dc[b]
-            for j in range(H):
+            for j in range(U):
                 i_ = gi[j]
                 f_ = gf[j]
                 g_ = gg[j]
@@ -160,12 +186,21 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 dgg[j] = dct * i_ * (1.0 - g_ * g_)
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
-            dgs[b] = d
-        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
-    dc0[:] = dc
-    finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
-                    dx, dh_sq)
-    column_sums(dg, db)
+            dgt = dg[t, b]
+            for gate in range(4):
+                dgt[gate * H + j0:gate * H + j1] = d[gate * H + j0:gate * H + j1]
+        barrier(sync, T - s, nthreads)
+        operand_product(dgs, wb, dhrec, bwork)
+        for b in range(B):
+            if time_index(s, lengths[b], reverse) >= 0:
+                dh[b] = dhrec[b]
+    dh0[:, q0:q1] = dh
+    dc0[:, j0:j1] = dc
+    barrier(sync, T + 1, nthreads)
+    t0, t1 = time_range(T, part, nthreads)
+    backward_tail(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx,
+                  dh_sq, t0, t1, part == 0)
+    column_sums(dg[t0:t1], db)
     if has_proj:
         tmp = np.empty_like(dw_hr)
         np.dot(dht.reshape(T * B, P).T, ms.reshape(T * B, H), tmp)

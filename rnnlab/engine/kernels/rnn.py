@@ -1,5 +1,10 @@
 """Elman RNN sequence kernels: ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`` with
-``act`` tanh or relu."""
+``act`` tanh or relu.
+
+Both kernels compute the hidden units ``j0 <= j < j1``; ``nthreads`` threads calling them
+at once with disjoint unit ranges and one ``sync`` array share the sequence (see
+:mod:`rnnlab.engine.parallel`). One thread passes ``0, H`` and a fresh ``sync``.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +12,52 @@ import numpy as np
 
 from ..config import jit
 from .common import (
-    carry_recurrent_grad,
+    backward_tail,
+    cols_operand,
     column_sums,
-    finish_backward,
-    input_projection,
-    step_product,
+    input_projection_units,
+    operand_product,
+    rows_operand,
     tanh,
     time_index,
+    time_range,
 )
-from .gemm import apack_shape, pack_b, pack_bt
+from .gemm import apack_shape
+from .sync import barrier
 
 
 @jit
-def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
-    """Forward over the whole sequence.
+def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j1, sync,
+                nthreads):
+    """Forward over the whole sequence, units ``j0:j1``.
 
-    in:  x (T, B, I), lengths (B,) int64, reverse bool, w_ih (H, I), w_hh (H, H),
-         bias (H,) = b_ih + b_hh, relu bool (else tanh), h0 (B, H)
-    out: y (T, B, H) zero-filled by the caller, pre (T, B, H) workspace, hn (B, H)
+    in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (H, I), w_hh (H, H),
+            bias (H,) = b_ih + b_hh, relu bool (else tanh)
+    in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
+            hbuf[T % 2] holds each sequence's state at its last valid step
+    out:    y (T, B, H) zero-filled by the caller, pre (T, B, H) workspace
     """
     T, B, _ = x.shape
     H = y.shape[2]
-    input_projection(x, w_ih, bias, pre)
-    hn[:] = h0
-    hw = np.empty((B, H), dtype=x.dtype)
-    wp = pack_bt(w_hh)
-    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
+    U = j1 - j0
+    input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
+    hw = np.empty((B, U), dtype=x.dtype)
+    wp = rows_operand(w_hh, 1, H, j0, j1, B)
+    work = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
-        step_product(hn, wp, hw, work)
+        cur = hbuf[s % 2]
+        nxt = hbuf[(s + 1) % 2]
+        operand_product(cur, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
+            h = nxt[b, j0:j1]
             if t < 0:
+                h[:] = cur[b, j0:j1]
                 continue
-            v = pre[t, b]
+            v = pre[t, b, j0:j1]
             r = hw[b]
-            h = hn[b]
-            yt = y[t, b]
-            for j in range(H):
+            yt = y[t, b, j0:j1]
+            for j in range(U):
                 a = v[j] + r[j]
                 if relu:
                     a = a if a > 0.0 else 0.0
@@ -51,47 +65,58 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, h0, y, pre, hn):
                     a = tanh(a)
                 h[j] = a
                 yt[j] = a
+        barrier(sync, s + 1, nthreads)
 
 
 @jit
-def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn,
-                 dx, dh0, dw_ih, dw_hh, db, dh_sq):
-    """BPTT over the sequence saved by :func:`rnn_forward`.
+def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih, dw_hh,
+                 db, dh_sq, dg, dht, dgbuf, j0, j1, sync, nthreads, part):
+    """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; then thread
+    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
-    in:     x, lengths, reverse, w_ih, w_hh, relu, h0 as in the forward; y its output;
-            dy (T, B, H), dhn (B, H)
+    in:     x, lengths, reverse, w_ih, w_hh, relu, h0 (B, H) as in the forward; y its
+            output; dy (T, B, H), dhn (B, H)
     out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
-    in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated
+    in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated (each thread its own buffers:
+            they are partial sums)
+    work:   dg (T, B, H) and dht (T, B, H) zero-filled, dgbuf (2, B, H); all shared
     """
     T, B, _ = x.shape
     H = y.shape[2]
-    dg = np.zeros((T, B, H), dtype=x.dtype)
-    dht = np.zeros((T, B, H), dtype=x.dtype)
-    dh = dhn.copy()
-    dgs = np.zeros((B, H), dtype=x.dtype)
-    dhrec = np.empty((B, H), dtype=x.dtype)
-    wb = pack_b(w_hh)
-    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
+    U = j1 - j0
+    dh = np.empty((B, U), dtype=x.dtype)
+    dh[:] = dhn[:, j0:j1]
+    dhrec = np.empty((B, U), dtype=x.dtype)
+    wb = cols_operand(w_hh, j0, j1, B)
+    bwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
+        dgs = dgbuf[s % 2]
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
+            d = dgs[b, j0:j1]
             if t < 0:
-                dgs[b] = 0.0
+                d[:] = 0.0
                 continue
-            yt = y[t, b]
-            dyb = dy[t, b]
+            yt = y[t, b, j0:j1]
+            dyb = dy[t, b, j0:j1]
             dhb = dh[b]
-            tot = dht[t, b]
-            d = dg[t, b]
-            for j in range(H):
+            tot = dht[t, b, j0:j1]
+            for j in range(U):
                 g = dyb[j] + dhb[j]
                 tot[j] = g
                 if relu:
                     d[j] = g if yt[j] > 0.0 else 0.0
                 else:
                     d[j] = g * (1.0 - yt[j] * yt[j])
-            dgs[b] = d
-        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
-    finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
-                    dx, dh_sq)
-    column_sums(dg, db)
+            dg[t, b, j0:j1] = d
+        barrier(sync, T - s, nthreads)
+        operand_product(dgs, wb, dhrec, bwork)
+        for b in range(B):
+            if time_index(s, lengths[b], reverse) >= 0:
+                dh[b] = dhrec[b]
+    dh0[:, j0:j1] = dh
+    barrier(sync, T + 1, nthreads)
+    t0, t1 = time_range(T, part, nthreads)
+    backward_tail(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
+                  t0, t1, part == 0)
+    column_sums(dg[t0:t1], db)
