@@ -223,11 +223,16 @@ class GRUKernel(Cell):
         y = np.zeros((T, B, H), dtype=x.dtype)
         gates = np.empty((T, B, 3 * H), dtype=x.dtype)
         hlin = np.zeros((T, B, H), dtype=x.dtype)
-        hn = np.empty((B, H), dtype=x.dtype)
-        gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, state0[0], y, gates, hlin, hn)
+        hbuf = np.empty((2, B, H), dtype=x.dtype)
+        hbuf[0] = state0[0]
+        n = unit_threads(H, T, B * 3 * H * H)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        run_split(lambda k: gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates,
+                                        hlin, hbuf, *ranges[k], sync, n), n, sync)
         arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=state0[0], y=y, gates=gates,
                       hlin=hlin)
-        return y, (hn,), Cache(arrays, {"h": y, "gates": gates.reshape(T, B, 3, H)})
+        trace = {"h": y, "gates": gates.reshape(T, B, 3, H)}
+        return y, (hbuf[T % 2].copy(),), Cache(arrays, trace)
 
     def backward(self, params, cache, dy, dstate_n, grads):
         a = cache.arrays
@@ -236,13 +241,22 @@ class GRUKernel(Cell):
         H = y.shape[2]
         dx = np.empty_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        db_ih = np.zeros(3 * H, dtype=x.dtype)
-        db_hh = np.zeros(3 * H, dtype=x.dtype)
         dh_sq = np.empty((T, B), dtype=x.dtype)
-        gru_backward(x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"],
-                     a["h0"], y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0,
-                     grads["weight_ih"], grads["weight_hh"], db_ih, db_hh, dh_sq)
-        add_bias_grads(grads, db_ih, db_hh)
+        dgx = np.zeros((T, B, 3 * H), dtype=x.dtype)
+        dgh = np.zeros((T, B, 3 * H), dtype=x.dtype)
+        dht = np.zeros((T, B, H), dtype=x.dtype)
+        dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
+        n = unit_threads(H, T, B * 3 * H * H)
+        ranges, sync = unit_ranges(H, n), new_sync()
+        parts = thread_grads(grads, ("weight_ih", "weight_hh"),
+                             {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, n)
+        run_split(lambda k: gru_backward(
+            x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["h0"],
+            y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"],
+            parts[k]["weight_hh"], parts[k]["bias_ih"], parts[k]["bias_hh"], dh_sq, dgx, dgh,
+            dht, dgbuf, *ranges[k], sync, n, k), n, sync)
+        sum_parts(parts)
+        add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
         return dx, (dh0,), dh_sq
 
 

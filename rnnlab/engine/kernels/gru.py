@@ -2,6 +2,10 @@
 
 Step: ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z`` likewise,
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, ``h_t = (1 - z) n + z h_{t-1}``.
+
+Both kernels compute the hidden units ``j0 <= j < j1`` of every gate; ``nthreads`` threads
+calling them at once with disjoint unit ranges and one ``sync`` array share the sequence
+(see :mod:`rnnlab.engine.parallel`). One thread passes ``0, H`` and a fresh ``sync``.
 """
 
 from __future__ import annotations
@@ -10,105 +14,123 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    backward_tail,
+    cols_operand,
     column_sums,
-    finish_backward,
-    input_projection,
+    input_projection_units,
+    operand_product,
     prev_index,
+    rows_operand,
     sigmoid,
-    step_product,
     tanh,
     time_index,
-    zero_invalid,
+    time_range,
+    zero_invalid_units,
 )
-from .gemm import apack_shape, pack_b, pack_bt
+from .gemm import apack_shape
+from .sync import barrier
 
 
 @jit
-def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, h0, y, gates, hlin, hn):
-    """Forward over the whole sequence.
+def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, j0, j1,
+                sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``.
 
-    in:  x (T, B, I), lengths (B,) int64, reverse bool, w_ih (3H, I), w_hh (3H, H),
-         bias_x (3H,) = b_ih + (b_hr, b_hz, 0), b_hn (H,), h0 (B, H)
-    out: y (T, B, H) zero-filled by the caller, gates (T, B, 3H) activated r, z, n,
-         hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled), hn (B, H)
+    in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (3H, I), w_hh (3H, H),
+            bias_x (3H,) = b_ih + (b_hr, b_hz, 0), b_hn (H,)
+    in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
+            hbuf[T % 2] holds each sequence's state at its last valid step
+    out:    y (T, B, H) zero-filled by the caller, gates (T, B, 3H) activated r, z, n,
+            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled)
     """
     T, B, _ = x.shape
     H = y.shape[2]
-    input_projection(x, w_ih, bias_x, gates)
-    hn[:] = h0
-    hw = np.empty((B, 3 * H), dtype=x.dtype)
-    wp = pack_bt(w_hh)
-    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
+    U = j1 - j0
+    input_projection_units(x, w_ih, bias_x, 3, H, j0, j1, gates)
+    hw = np.empty((B, 3 * U), dtype=x.dtype)
+    wp = rows_operand(w_hh, 3, H, j0, j1, B)
+    work = np.empty(apack_shape(B, H), dtype=x.dtype)
+    bn = b_hn[j0:j1]
     for s in range(T):
-        step_product(hn, wp, hw, work)
+        cur = hbuf[s % 2]
+        nxt = hbuf[(s + 1) % 2]
+        operand_product(cur, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
+            h = cur[b, j0:j1]
+            hnew = nxt[b, j0:j1]
             if t < 0:
+                hnew[:] = h
                 continue
             g = gates[t, b]
             r = hw[b]
-            gr, gz, gn = g[0:H], g[H:2 * H], g[2 * H:3 * H]
-            rr, rz, rn = r[0:H], r[H:2 * H], r[2 * H:3 * H]
-            a = hlin[t, b]
-            h = hn[b]
-            yt = y[t, b]
-            for j in range(H):
+            gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
+            rr, rz, rn = r[0:U], r[U:2 * U], r[2 * U:3 * U]
+            a = hlin[t, b, j0:j1]
+            yt = y[t, b, j0:j1]
+            for j in range(U):
                 r_ = sigmoid(gr[j] + rr[j])
                 z_ = sigmoid(gz[j] + rz[j])
-                a_ = rn[j] + b_hn[j]
+                a_ = rn[j] + bn[j]
                 n_ = tanh(gn[j] + r_ * a_)
                 gr[j] = r_
                 gz[j] = z_
                 gn[j] = n_
                 a[j] = a_
-                hnew = (1.0 - z_) * n_ + z_ * h[j]
-                h[j] = hnew
-                yt[j] = hnew
-    zero_invalid(gates, lengths)
+                v = (1.0 - z_) * n_ + z_ * h[j]
+                hnew[j] = v
+                yt[j] = v
+        barrier(sync, s + 1, nthreads)
+    zero_invalid_units(gates, lengths, 3, H, j0, j1)
 
 
 @jit
-def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
-                 dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dh_sq):
-    """BPTT over the sequence saved by :func:`gru_forward`.
+def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, dx, dh0,
+                 dw_ih, dw_hh, db_ih, db_hh, dh_sq, dgx, dgh, dht, dgbuf, j0, j1, sync,
+                 nthreads, part):
+    """BPTT over the sequence saved by :func:`gru_forward`, units ``j0:j1``; then thread
+    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
-    in:     x, lengths, reverse, w_ih, w_hh, h0 as in the forward; y, gates, hlin its
-            outputs; dy (T, B, H), dhn (B, H)
+    in:     x, lengths, reverse, w_ih, w_hh, h0 (B, H) as in the forward; y, gates, hlin
+            its outputs; dy (T, B, H), dhn (B, H)
     out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
-    in-out: dw_ih (3H, I), dw_hh (3H, H), db_ih (3H,), db_hh (3H,) accumulated
+    in-out: dw_ih (3H, I), dw_hh (3H, H), db_ih (3H,), db_hh (3H,) accumulated (each
+            thread its own buffers: they are partial sums)
+    work:   dgx, dgh (T, B, 3H) and dht (T, B, H) zero-filled, dgbuf (2, B, 3H); all shared
     """
     T, B, _ = x.shape
     H = y.shape[2]
-    dgx = np.zeros((T, B, 3 * H), dtype=x.dtype)
-    dgh = np.zeros((T, B, 3 * H), dtype=x.dtype)
-    dht = np.zeros((T, B, H), dtype=x.dtype)
-    dh = dhn.copy()
-    direct = np.zeros((B, H), dtype=x.dtype)
-    dgs = np.zeros((B, 3 * H), dtype=x.dtype)
-    dhrec = np.empty((B, H), dtype=x.dtype)
-    wb = pack_b(w_hh)
-    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
+    U = j1 - j0
+    dh = np.empty((B, U), dtype=x.dtype)
+    dh[:] = dhn[:, j0:j1]
+    direct = np.zeros((B, U), dtype=x.dtype)
+    dhrec = np.empty((B, U), dtype=x.dtype)
+    wb = cols_operand(w_hh, j0, j1, B)
+    bwork = np.empty(apack_shape(B, 3 * H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
+        dgs = dgbuf[s % 2]
         for b in range(B):
             L = lengths[b]
             t = time_index(s, L, reverse)
+            dhg = dgs[b]
+            dhr, dhz, dhn_ = dhg[j0:j1], dhg[H + j0:H + j1], dhg[2 * H + j0:2 * H + j1]
             if t < 0:
-                dgs[b] = 0.0
+                dhr[:] = 0.0
+                dhz[:] = 0.0
+                dhn_[:] = 0.0
                 continue
             p = prev_index(t, L, reverse)
-            hp = y[p, b] if p >= 0 else h0[b]
+            hp = y[p, b, j0:j1] if p >= 0 else h0[b, j0:j1]
             g = gates[t, b]
-            gr, gz, gn = g[0:H], g[H:2 * H], g[2 * H:3 * H]
-            a = hlin[t, b]
+            gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
+            a = hlin[t, b, j0:j1]
             dxg = dgx[t, b]
-            dxr, dxz, dxn = dxg[0:H], dxg[H:2 * H], dxg[2 * H:3 * H]
-            dhg = dgh[t, b]
-            dhr, dhz, dhn_ = dhg[0:H], dhg[H:2 * H], dhg[2 * H:3 * H]
-            dyb = dy[t, b]
+            dxr, dxz, dxn = dxg[j0:j1], dxg[H + j0:H + j1], dxg[2 * H + j0:2 * H + j1]
+            dyb = dy[t, b, j0:j1]
             dhb = dh[b]
-            tot = dht[t, b]
+            tot = dht[t, b, j0:j1]
             dirb = direct[b]
-            for j in range(H):
+            for j in range(U):
                 d = dyb[j] + dhb[j]
                 tot[j] = d
                 r_ = gr[j]
@@ -124,16 +146,22 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn,
                 dhz[j] = dzz
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
-            dgs[b] = dhg
-        step_product(dgs, wb, dhrec, bwork)
+            dgt = dgh[t, b]
+            for gate in range(3):
+                dgt[gate * H + j0:gate * H + j1] = dhg[gate * H + j0:gate * H + j1]
+        barrier(sync, T - s, nthreads)
+        operand_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dhb = dh[b]
                 rec = dhrec[b]
                 dirb = direct[b]
-                for j in range(H):
+                for j in range(U):
                     dhb[j] = rec[j] + dirb[j]
-    finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
-                    dx, dh_sq)
-    column_sums(dgx, db_ih)
-    column_sums(dgh, db_hh)
+    dh0[:, j0:j1] = dh
+    barrier(sync, T + 1, nthreads)
+    t0, t1 = time_range(T, part, nthreads)
+    backward_tail(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
+                  t0, t1, part == 0)
+    column_sums(dgx[t0:t1], db_ih)
+    column_sums(dgh[t0:t1], db_hh)
