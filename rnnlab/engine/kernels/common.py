@@ -109,6 +109,30 @@ def cols_operand(w, q0, q1, M):
 
 
 @jit
+def fused_operand(w_ih, w_hh, G, H, j0, j1, M):
+    """:func:`rows_operand` of ``[w_ih | w_hh] (G*H, I + P)``: the weight of
+    ``[x_t | h_{t-1}] @ [w_ih | w_hh].T``, which gives a step's input and recurrent
+    pre-activations in one product (see :func:`fused_inputs`)."""
+    I = w_ih.shape[1]
+    wcat = np.empty((w_ih.shape[0], I + w_hh.shape[1]), dtype=w_ih.dtype)
+    wcat[:, :I] = w_ih
+    wcat[:, I:] = w_hh
+    return rows_operand(wcat, G, H, j0, j1, M)
+
+
+@jit
+def fused_inputs(x, s, lengths, reverse, h, xh):
+    """``xh[b] = [x[t, b] | h[b]]`` (``xh (B, I + P)``) for each sequence ``b`` active at
+    step ``s`` (``t`` its position then); other rows are left as they are."""
+    I = x.shape[2]
+    for b in range(xh.shape[0]):
+        t = time_index(s, lengths[b], reverse)
+        if t >= 0:
+            xh[b, :I] = x[t, b]
+            xh[b, I:] = h[b]
+
+
+@jit
 def operand_product(a, op, c, work):
     """``c (M, N) = a (M, K) @ b`` for ``op`` from :func:`rows_operand` or
     :func:`cols_operand`; ``work`` holds the packed ``a`` when ``M > 1``."""
