@@ -92,20 +92,19 @@ class _ElmanBase(Cell):
         H = y.shape[2]
         dx = np.empty_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        dh_sq = np.empty((T, B), dtype=x.dtype)
         dg = np.zeros((T, B, H), dtype=x.dtype)
-        dht = np.zeros((T, B, H), dtype=x.dtype)
         dgbuf = np.empty((2, B, H), dtype=x.dtype)
         n = unit_threads(H, T, B * H * H)
+        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
         ranges, sync = unit_ranges(H, n), new_sync()
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, n)
         run_split(lambda k: rnn_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
             a["h0"], y, dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dh_sq, dg, dht, dgbuf, *ranges[k], sync, n, k), n, sync)
+            parts[k]["bias"], dh_sq[k], dg, dgbuf, *ranges[k], sync, n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0,), dh_sq
+        return dx, (dh0,), dh_sq.sum(axis=0)
 
 
 class RNNTanhKernel(_ElmanBase):
@@ -180,11 +179,11 @@ class LSTMKernel(Cell):
         dx = np.empty_like(x)
         dh0 = np.empty((B, P), dtype=x.dtype)
         dc0 = np.empty((B, H), dtype=x.dtype)
-        dh_sq = np.empty((T, B), dtype=x.dtype)
         dg = np.zeros((T, B, 4 * H), dtype=x.dtype)
-        dht = np.zeros((T, B, P), dtype=x.dtype)
+        dht = np.zeros((T, B, P) if has_proj else (0, B, P), dtype=x.dtype)
         dgbuf = np.empty((2, B, 4 * H), dtype=x.dtype)
         n = 1 if has_proj else unit_threads(H, T, B * 4 * H * P)
+        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
         ranges, sync = unit_ranges(H, n), new_sync()
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype, n)
         dw_hr = grads["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
@@ -192,11 +191,11 @@ class LSTMKernel(Cell):
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],
             dstate_n[1], dx, dh0, dc0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dw_hr, dh_sq, dg, dht, dgbuf, *ranges[k], sync,
+            parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, dgbuf, *ranges[k], sync,
             n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0, dc0), dh_sq
+        return dx, (dh0, dc0), dh_sq.sum(axis=0)
 
 
 class GRUKernel(Cell):
@@ -241,23 +240,21 @@ class GRUKernel(Cell):
         H = y.shape[2]
         dx = np.empty_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        dh_sq = np.empty((T, B), dtype=x.dtype)
-        dgx = np.zeros((T, B, 3 * H), dtype=x.dtype)
-        dgh = np.zeros((T, B, 3 * H), dtype=x.dtype)
-        dht = np.zeros((T, B, H), dtype=x.dtype)
+        dg = np.zeros((T, B, 3 * H), dtype=x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
         n = unit_threads(H, T, B * 3 * H * H)
+        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
         ranges, sync = unit_ranges(H, n), new_sync()
         parts = thread_grads(grads, ("weight_ih", "weight_hh"),
                              {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, n)
         run_split(lambda k: gru_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["h0"],
             y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"],
-            parts[k]["weight_hh"], parts[k]["bias_ih"], parts[k]["bias_hh"], dh_sq, dgx, dgh,
-            dht, dgbuf, *ranges[k], sync, n, k), n, sync)
+            parts[k]["weight_hh"], parts[k]["bias_ih"], parts[k]["bias_hh"], dh_sq[k], dg,
+            dgbuf, *ranges[k], sync, n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
-        return dx, (dh0,), dh_sq
+        return dx, (dh0,), dh_sq.sum(axis=0)
 
 
 BUILTIN_CELLS: dict[str, type[Cell]] = {

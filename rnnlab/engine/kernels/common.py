@@ -161,26 +161,22 @@ def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, work, dhrec, dh):
 @jit
 def finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
                     dx, dh_sq):
-    """What every backward ends with: the initial-state gradient ``dh0 = dh``, then
-    :func:`backward_tail` over all steps."""
+    """What every backward ends with: the initial-state gradient ``dh0 = dh``, the squared
+    norms ``dh_sq (T, B)`` of the total ``dht (T, B, H)``, and the weight gradients and
+    ``dx`` as GEMMs over all steps (see :func:`input_grads` and
+    :func:`recurrent_weight_grad`; ``y`` and ``h0`` give the state that fed each step)."""
     dh0[:] = dh
-    backward_tail(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
-                  0, x.shape[0], True)
+    row_sq_norms(dht, dh_sq)
+    input_grads(dgx, x, w_ih, dw_ih, dx, 0, x.shape[0])
+    recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh)
 
 
 @jit
-def backward_tail(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
-                  t0, t1, first):
-    """Steps ``t0 <= t < t1`` of the GEMMs after the time loop: the squared norms
-    ``dh_sq (T, B)`` of the total ``dht (T, B, H)``, ``dx``, and their share of the weight
-    gradients (see :func:`weight_grads` and :func:`recurrent_weight_grad`; ``first``: also
-    the initial-state term). Threads that split the steps pass disjoint ranges and their
-    own ``dw_ih``, ``dw_hh`` buffers."""
-    if t1 <= t0:
-        return
-    row_sq_norms(dht[t0:t1], dh_sq[t0:t1])
-    weight_grads(dgx[t0:t1], x[t0:t1], w_ih, dw_ih, dx[t0:t1])
-    recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0, t1, first)
+def input_grads(dgx, x, w_ih, dw_ih, dx, t0, t1):
+    """Steps ``t0 <= t < t1`` of :func:`weight_grads`: ``dx`` there and their share of
+    ``dw_ih`` (threads that split the steps pass disjoint ranges and their own ``dw_ih``)."""
+    if t1 > t0:
+        weight_grads(dgx[t0:t1], x[t0:t1], w_ih, dw_ih, dx[t0:t1])
 
 
 @jit
@@ -190,11 +186,11 @@ def time_range(T, part, parts):
 
 
 @jit
-def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1, first=True):
-    """``dw_hh (G, H) += sum over steps t0 <= t < t1 of dgh[t].T @ h_prev[t]`` without
-    building ``h_prev``: it is ``y (T, B, H)`` shifted by one step (``y`` is 0 past each
-    length), except at each sequence's first step, where it is ``h0 (B, H)`` (added when
-    ``first``). ``t1 = -1``: up to ``T``."""
+def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1):
+    """``dw_hh (G, H) += sum over steps t0 <= t < t1 of dgh[t].T @ h_prev[t]`` (``t1 = -1``:
+    up to ``T``) without building ``h_prev``: it is ``y (T, B, H)`` shifted by one step
+    (``y`` is 0 past each length), except at each sequence's first step, where it is
+    ``h0 (B, H)``."""
     T, B, G = dgh.shape
     H = y.shape[2]
     if t1 < 0:
@@ -207,12 +203,13 @@ def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1, firs
         b = y[lo + 1:hi + 1] if reverse else y[lo - 1:hi - 1]
         np.dot(a.reshape(n, G).T, b.reshape(n, H), tmp)
         dw_hh += tmp
-    if first:
-        firsts = np.empty((B, G), dtype=dgh.dtype)
-        for k in range(B):
-            firsts[k] = dgh[lengths[k] - 1 if reverse else 0, k]
-        np.dot(firsts.T, h0, tmp)
-        dw_hh += tmp
+    firsts = np.zeros((B, G), dtype=dgh.dtype)
+    for k in range(B):
+        t = lengths[k] - 1 if reverse else 0
+        if t0 <= t < t1:
+            firsts[k] = dgh[t, k]
+    np.dot(firsts.T, h0, tmp)
+    dw_hh += tmp
 
 
 @jit
@@ -340,13 +337,25 @@ def column_sums(a, out):
 
 
 @jit
+def sum_squares(v):
+    """``sum(v ** 2)`` of a 1-D array, in four interleaved partial sums (a single running sum
+    waits on each add's latency; without fastmath the compiler may not reorder it)."""
+    n = v.shape[0]
+    a0 = a1 = a2 = a3 = 0.0
+    m = n - n % 4
+    for k in range(0, m, 4):
+        a0 += v[k] * v[k]
+        a1 += v[k + 1] * v[k + 1]
+        a2 += v[k + 2] * v[k + 2]
+        a3 += v[k + 3] * v[k + 3]
+    for k in range(m, n):
+        a0 += v[k] * v[k]
+    return (a0 + a1) + (a2 + a3)
+
+
+@jit
 def row_sq_norms(a, out):
     """``out[t, b] = sum(a[t, b] ** 2)`` for ``a (T, B, H)``, ``out (T, B)``."""
-    T, B, H = a.shape
-    for t in range(T):
-        for b in range(B):
-            row = a[t, b]
-            acc = 0.0
-            for k in range(H):
-                acc += row[k] * row[k]
-            out[t, b] = acc
+    for t in range(a.shape[0]):
+        for b in range(a.shape[1]):
+            out[t, b] = sum_squares(a[t, b])

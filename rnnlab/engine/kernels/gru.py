@@ -14,14 +14,16 @@ import numpy as np
 
 from ..config import jit
 from .common import (
-    backward_tail,
     cols_operand,
     column_sums,
+    input_grads,
     input_projection_units,
     operand_product,
     prev_index,
+    recurrent_weight_grad,
     rows_operand,
     sigmoid,
+    sum_squares,
     tanh,
     time_index,
     time_range,
@@ -86,17 +88,19 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
 
 @jit
 def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, dx, dh0,
-                 dw_ih, dw_hh, db_ih, db_hh, dh_sq, dgx, dgh, dht, dgbuf, j0, j1, sync,
-                 nthreads, part):
+                 dw_ih, dw_hh, db_ih, db_hh, dh_sq, dg, dgbuf, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`gru_forward`, units ``j0:j1``; then thread
     ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, h0 (B, H) as in the forward; y, gates, hlin
             its outputs; dy (T, B, H), dhn (B, H)
-    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
+    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over units
+            ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (3H, I), dw_hh (3H, H), db_ih (3H,), db_hh (3H,) accumulated (each
             thread its own buffers: they are partial sums)
-    work:   dgx, dgh (T, B, 3H) and dht (T, B, H) zero-filled, dgbuf (2, B, 3H); all shared
+    work:   dg (T, B, 3H) zero-filled, dgbuf (2, B, 3H); both shared. ``dg`` first holds
+            the input-side pre-activation gradients, then (the n block times r) the
+            recurrent-side ones, so one buffer serves both.
     """
     T, B, _ = x.shape
     H = y.shape[2]
@@ -104,6 +108,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     dh = np.empty((B, U), dtype=x.dtype)
     dh[:] = dhn[:, j0:j1]
     direct = np.zeros((B, U), dtype=x.dtype)
+    dtot = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, B)
     bwork = np.empty(apack_shape(B, 3 * H), dtype=x.dtype)
@@ -124,15 +129,17 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
             g = gates[t, b]
             gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
             a = hlin[t, b, j0:j1]
-            dxg = dgx[t, b]
+            dxg = dg[t, b]
             dxr, dxz, dxn = dxg[j0:j1], dxg[H + j0:H + j1], dxg[2 * H + j0:2 * H + j1]
             dyb = dy[t, b, j0:j1]
             dhb = dh[b]
-            tot = dht[t, b, j0:j1]
+            tot = dtot[b]
+            for j in range(U):
+                tot[j] = dyb[j] + dhb[j]
+            dh_sq[t, b] = sum_squares(tot)
             dirb = direct[b]
             for j in range(U):
-                d = dyb[j] + dhb[j]
-                tot[j] = d
+                d = tot[j]
                 r_ = gr[j]
                 z_ = gz[j]
                 n_ = gn[j]
@@ -146,9 +153,6 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                 dhz[j] = dzz
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
-            dgt = dgh[t, b]
-            for gate in range(3):
-                dgt[gate * H + j0:gate * H + j1] = dhg[gate * H + j0:gate * H + j1]
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
         for b in range(B):
@@ -161,7 +165,13 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     dh0[:, j0:j1] = dh
     barrier(sync, T + 1, nthreads)
     t0, t1 = time_range(T, part, nthreads)
-    backward_tail(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
-                  t0, t1, part == 0)
-    column_sums(dgx[t0:t1], db_ih)
-    column_sums(dgh[t0:t1], db_hh)
+    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
+    column_sums(dg[t0:t1], db_ih)
+    for t in range(t0, t1):
+        for b in range(B):
+            dn = dg[t, b, 2 * H:3 * H]
+            r = gates[t, b, 0:H]
+            for j in range(H):
+                dn[j] *= r[j]
+    column_sums(dg[t0:t1], db_hh)
+    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)

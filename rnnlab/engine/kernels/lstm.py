@@ -17,17 +17,19 @@ import numpy as np
 
 from ..config import jit
 from .common import (
-    backward_tail,
     cols_operand,
     column_sums,
     fused_inputs,
     fused_operand,
+    input_grads,
     input_projection_units,
     operand_product,
     prev_index,
+    recurrent_weight_grad,
     rows_operand,
     sigmoid,
     step_product,
+    sum_squares,
     tanh,
     time_index,
     time_range,
@@ -136,10 +138,12 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
 
     in:     x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0 as in the forward;
             y, gates, cs, ms its outputs; dy (T, B, P), dhn (B, P), dcn (B, H)
-    out:    dx (T, B, I), dh0 (B, P), dc0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
+    out:    dx (T, B, I), dh0 (B, P), dc0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over
+            units ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (4H, I), dw_hh (4H, P), db (4H,), dw_hr (P, H) accumulated (each thread
             its own buffers: they are partial sums)
-    work:   dg (T, B, 4H) and dht (T, B, P) zero-filled, dgbuf (2, B, 4H); all shared
+    work:   dg (T, B, 4H) zero-filled, dgbuf (2, B, 4H), both shared; dht (T, B, P) the
+            total dL/dh_t when has_proj (else unused, may be empty)
     """
     T, B, _ = x.shape
     H = cs.shape[2]
@@ -169,7 +173,9 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
             out = dhs[b]
             for k in range(q1 - q0):
                 out[k] = dyb[k] + dhb[k]
-            dht[t, b, q0:q1] = out
+            dh_sq[t, b] = sum_squares(out)
+            if has_proj:
+                dht[t, b] = out
         if has_proj:
             step_product(dhs, wrb, dm, pwork)
         else:
@@ -216,8 +222,8 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dc0[:, j0:j1] = dc
     barrier(sync, T + 1, nthreads)
     t0, t1 = time_range(T, part, nthreads)
-    backward_tail(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx,
-                  dh_sq, t0, t1, part == 0)
+    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
+    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)
     column_sums(dg[t0:t1], db)
     if has_proj:
         tmp = np.empty_like(dw_hr)

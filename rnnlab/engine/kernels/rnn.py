@@ -12,12 +12,14 @@ import numpy as np
 
 from ..config import jit
 from .common import (
-    backward_tail,
     cols_operand,
     column_sums,
+    input_grads,
     input_projection_units,
     operand_product,
+    recurrent_weight_grad,
     rows_operand,
+    sum_squares,
     tanh,
     time_index,
     time_range,
@@ -70,16 +72,17 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j
 
 @jit
 def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih, dw_hh,
-                 db, dh_sq, dg, dht, dgbuf, j0, j1, sync, nthreads, part):
+                 db, dh_sq, dg, dgbuf, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; then thread
     ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, relu, h0 (B, H) as in the forward; y its
             output; dy (T, B, H), dhn (B, H)
-    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t
+    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over units
+            ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated (each thread its own buffers:
             they are partial sums)
-    work:   dg (T, B, H) and dht (T, B, H) zero-filled, dgbuf (2, B, H); all shared
+    work:   dg (T, B, H) zero-filled, dgbuf (2, B, H); both shared
     """
     T, B, _ = x.shape
     H = y.shape[2]
@@ -100,14 +103,14 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
             yt = y[t, b, j0:j1]
             dyb = dy[t, b, j0:j1]
             dhb = dh[b]
-            tot = dht[t, b, j0:j1]
             for j in range(U):
-                g = dyb[j] + dhb[j]
-                tot[j] = g
+                d[j] = dyb[j] + dhb[j]
+            dh_sq[t, b] = sum_squares(d)
+            for j in range(U):
                 if relu:
-                    d[j] = g if yt[j] > 0.0 else 0.0
+                    d[j] = d[j] if yt[j] > 0.0 else 0.0
                 else:
-                    d[j] = g * (1.0 - yt[j] * yt[j])
+                    d[j] = d[j] * (1.0 - yt[j] * yt[j])
             dg[t, b, j0:j1] = d
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
@@ -117,6 +120,6 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     dh0[:, j0:j1] = dh
     barrier(sync, T + 1, nthreads)
     t0, t1 = time_range(T, part, nthreads)
-    backward_tail(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dw_ih, dw_hh, dx, dh_sq,
-                  t0, t1, part == 0)
+    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
+    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)
     column_sums(dg[t0:t1], db)
