@@ -74,7 +74,7 @@ class _ElmanBase(Cell):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         y = np.zeros((T, B, H), dtype=x.dtype)
-        pre = np.empty((T, B, H), dtype=x.dtype)
+        pre = np.empty((T, B, H) if B == 1 else (0, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         bias = summed_bias(params, H, x.dtype)

@@ -14,6 +14,8 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
+    fused_inputs,
+    fused_operand,
     input_grads,
     input_projection_units,
     operand_product,
@@ -37,26 +39,39 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j
             bias (H,) = b_ih + b_hh, relu bool (else tanh)
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, H) zero-filled by the caller, pre (T, B, H) workspace
+    out:    y (T, B, H) zero-filled by the caller
+    work:   pre (T, B, H) for one sequence (B == 1), else unused (may be empty): several
+            sequences take input and recurrent parts from one product per step, as the LSTM
     """
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
+    fused = B > 1
+    I = x.shape[2] if fused else 0
+    if fused:
+        wp = fused_operand(w_ih, w_hh, 1, H, j0, j1, B)
+    else:
+        input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
+        wp = rows_operand(w_hh, 1, H, j0, j1, B)
+    xh = np.zeros((B, I + H), dtype=x.dtype)
     hw = np.empty((B, U), dtype=x.dtype)
-    wp = rows_operand(w_hh, 1, H, j0, j1, B)
-    work = np.empty(apack_shape(B, H), dtype=x.dtype)
+    work = np.empty(apack_shape(B, I + H), dtype=x.dtype)
+    bias_u = bias[j0:j1]
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        operand_product(cur, wp, hw, work)
+        if fused:
+            fused_inputs(x, s, lengths, reverse, cur, xh)
+            operand_product(xh, wp, hw, work)
+        else:
+            operand_product(cur, wp, hw, work)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = nxt[b, j0:j1]
             if t < 0:
                 h[:] = cur[b, j0:j1]
                 continue
-            v = pre[t, b, j0:j1]
+            v = bias_u if fused else pre[t, b, j0:j1]
             r = hw[b]
             yt = y[t, b, j0:j1]
             for j in range(U):
