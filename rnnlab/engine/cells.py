@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .cell import Cache, Cell, ParamSpec
+from .kernels.common import fuse_input
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
@@ -44,6 +45,11 @@ def thread_grads(grads: dict[str, np.ndarray], names: tuple[str, ...],
     return [first] + [{k: np.zeros_like(v) for k, v in first.items()} for _ in range(n - 1)]
 
 
+def total_sq(dh_sq: np.ndarray) -> np.ndarray:
+    """The squared norms ``(T, B)`` from the threads' partial sums ``dh_sq (n, T, B)``."""
+    return dh_sq[0] if dh_sq.shape[0] == 1 else dh_sq.sum(axis=0)
+
+
 def sum_parts(parts: list[dict[str, np.ndarray]]) -> None:
     """Add the partial gradients of threads ``1..`` (``parts[1:]``) into thread 0's buffers
     ``parts[0]`` (which may be the layer's own ``.grad`` arrays)."""
@@ -74,7 +80,7 @@ class _ElmanBase(Cell):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         y = np.zeros((T, B, H), dtype=x.dtype)
-        pre = np.empty((T, B, H) if B == 1 else (0, B, H), dtype=x.dtype)
+        pre = np.empty((0, B, H) if fuse_input(B, x.shape[2], H) else (T, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         bias = summed_bias(params, H, x.dtype)
@@ -104,7 +110,7 @@ class _ElmanBase(Cell):
             parts[k]["bias"], dh_sq[k], dg, dgbuf, *ranges[k], sync, n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0,), dh_sq.sum(axis=0)
+        return dx, (dh0,), total_sq(dh_sq)
 
 
 class RNNTanhKernel(_ElmanBase):
@@ -195,7 +201,7 @@ class LSTMKernel(Cell):
             n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0, dc0), dh_sq.sum(axis=0)
+        return dx, (dh0, dc0), total_sq(dh_sq)
 
 
 class GRUKernel(Cell):
@@ -254,7 +260,7 @@ class GRUKernel(Cell):
             dgbuf, *ranges[k], sync, n, k), n, sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
-        return dx, (dh0,), dh_sq.sum(axis=0)
+        return dx, (dh0,), total_sq(dh_sq)
 
 
 BUILTIN_CELLS: dict[str, type[Cell]] = {

@@ -84,6 +84,8 @@ def unit_threads(hidden: int, steps: int, step_work: float) -> int:
 def unit_ranges(hidden: int, n: int) -> list[tuple[int, int]]:
     """``n`` contiguous, non-empty ranges ``(j0, j1)`` covering ``hidden >= n`` units, starting
     at multiples of 16 where possible (whole 64-byte vectors of float32)."""
+    if n <= 1:
+        return [(0, hidden)]
     bounds = [min(hidden, round(i * hidden / n / 16) * 16) for i in range(n)] + [hidden]
     if any(a >= b for a, b in pairwise(bounds)):
         bounds = [round(i * hidden / n) for i in range(n + 1)]

@@ -14,6 +14,7 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
+    fuse_input,
     fused_inputs,
     fused_operand,
     input_grads,
@@ -40,13 +41,12 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
     out:    y (T, B, H) zero-filled by the caller
-    work:   pre (T, B, H) for one sequence (B == 1), else unused (may be empty): several
-            sequences take input and recurrent parts from one product per step, as the LSTM
+    work:   pre (T, B, H) unless :func:`~.common.fuse_input` (else unused, may be empty)
     """
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    fused = B > 1
+    fused = fuse_input(B, x.shape[2], H)
     I = x.shape[2] if fused else 0
     if fused:
         wp = fused_operand(w_ih, w_hh, 1, H, j0, j1, B)
