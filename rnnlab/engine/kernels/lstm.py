@@ -93,7 +93,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             # gate loop below, a fifth source array kept it from vectorising
             base = bias if fused else g
             for k in range(4):
-                r[k * U:(k + 1) * U] += base[k * H + j0:k * H + j1]
+                rk = r[k * U:(k + 1) * U]
+                bk = base[k * H + j0:k * H + j1]
+                for j in range(U):
+                    rk[j] += bk[j]
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             ri, rf, rg, ro = r[0:U], r[U:2 * U], r[2 * U:3 * U], r[3 * U:4 * U]
