@@ -6,10 +6,11 @@ Each binds a pair of sequence kernels from :mod:`rnnlab.engine.kernels` to the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .cell import Cache, Cell, ParamSpec
-from .kernels.common import fuse_input
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
@@ -26,6 +27,44 @@ def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_siz
     if bias:
         specs += [ParamSpec("bias_ih", (gate_rows,)), ParamSpec("bias_hh", (gate_rows,))]
     return specs
+
+
+#: a one-sequence step product goes through BLAS's matrix-vector product from this many
+#: weight elements per thread: it streams a large weight ~2x faster than the packed tiles
+#: (hidden 512 LSTM), while the tiles win on small ones (0.65x the time at K 128, N 512)
+DENSE_MIN_ELEMENTS = 131072
+#: several sequences take each step's input and recurrent parts from one product when the
+#: input is at most 1/FUSE_RATIO of the state: no pass over a (T, B, G*H) projection (14%
+#: faster at LSTM hidden 512, batch 16), but 1.6x slower at hidden 32, where the input part
+#: is as large as the recurrent one
+FUSE_RATIO = 8
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How a built-in kernel runs one call: on ``n`` threads (unit ranges ``ranges``, one
+    ``sync``), ``fused`` input and recurrent products, ``dense`` one-row products."""
+
+    n: int
+    ranges: list[tuple[int, int]]
+    sync: np.ndarray
+    fused: bool
+    dense: bool
+
+    def tail(self, k: int) -> tuple:
+        """The last kernel arguments of thread ``k``: ``j0, j1, sync, nthreads``."""
+        return (*self.ranges[k], self.sync, self.n)
+
+
+def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
+              gates: int, fusable: bool = True, splittable: bool = True) -> StepPlan:
+    """The :class:`StepPlan` of a call over ``batch`` sequences of ``steps`` steps, with
+    ``gates`` blocks of ``hidden`` units fed by a state of size ``state``."""
+    n = unit_threads(hidden, steps, batch * gates * hidden * state) if splittable else 1
+    ranges = unit_ranges(hidden, n)
+    fused = fusable and batch > 1 and FUSE_RATIO * input_size <= state
+    dense = batch == 1 and gates * (ranges[0][1] - ranges[0][0]) * state >= DENSE_MIN_ELEMENTS
+    return StepPlan(n, ranges, new_sync(), fused, dense)
 
 
 def summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
@@ -79,15 +118,15 @@ class _ElmanBase(Cell):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
+        plan = step_plan(B, T, x.shape[2], H, H, 1)
         y = np.zeros((T, B, H), dtype=x.dtype)
-        pre = np.empty((0, B, H) if fuse_input(B, x.shape[2], H) else (T, B, H), dtype=x.dtype)
+        pre = np.empty((0 if plan.fused else T, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         bias = summed_bias(params, H, x.dtype)
-        n = unit_threads(H, T, B * H * H)
-        ranges, sync = unit_ranges(H, n), new_sync()
         run_split(lambda k: rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, self.relu, y,
-                                        pre, hbuf, *ranges[k], sync, n), n, sync)
+                                        pre, hbuf, plan.fused, plan.dense, *plan.tail(k)),
+                  plan.n, plan.sync)
         arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
         return y, (hbuf[T % 2].copy(),), Cache(arrays, {"h": y})
 
@@ -100,14 +139,14 @@ class _ElmanBase(Cell):
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = np.zeros((T, B, H), dtype=x.dtype)
         dgbuf = np.empty((2, B, H), dtype=x.dtype)
-        n = unit_threads(H, T, B * H * H)
-        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
-        ranges, sync = unit_ranges(H, n), new_sync()
-        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, n)
+        plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
+        dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
+        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, plan.n)
         run_split(lambda k: rnn_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
             a["h0"], y, dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dh_sq[k], dg, dgbuf, *ranges[k], sync, n, k), n, sync)
+            parts[k]["bias"], dh_sq[k], dg, dgbuf, plan.dense, *plan.tail(k), k),
+            plan.n, plan.sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
         return dx, (dh0,), total_sq(dh_sq)
@@ -165,11 +204,10 @@ class LSTMKernel(Cell):
         hbuf = np.empty((2, B, P), dtype=x.dtype)
         hbuf[0] = h0
         bias = summed_bias(params, 4 * H, x.dtype)
-        n = 1 if has_proj else unit_threads(H, T, B * 4 * H * P)
-        ranges, sync = unit_ranges(H, n), new_sync()
+        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         run_split(lambda k: lstm_forward(
             x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms,
-            hbuf, cn, *ranges[k], sync, n), n, sync)
+            hbuf, cn, plan.fused, plan.dense, *plan.tail(k)), plan.n, plan.sync)
         hn = hbuf[T % 2].copy()
         arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y, gates=gates,
                       cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
@@ -188,17 +226,17 @@ class LSTMKernel(Cell):
         dg = np.zeros((T, B, 4 * H), dtype=x.dtype)
         dht = np.zeros((T, B, P) if has_proj else (0, B, P), dtype=x.dtype)
         dgbuf = np.empty((2, B, 4 * H), dtype=x.dtype)
-        n = 1 if has_proj else unit_threads(H, T, B * 4 * H * P)
-        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
-        ranges, sync = unit_ranges(H, n), new_sync()
-        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype, n)
+        plan = step_plan(B, T, x.shape[2], H, P, 4, fusable=False, splittable=not has_proj)
+        dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
+        parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,
+                             plan.n)
         dw_hr = grads["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
         run_split(lambda k: lstm_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],
             dstate_n[1], dx, dh0, dc0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, dgbuf, *ranges[k], sync,
-            n, k), n, sync)
+            parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, dgbuf, plan.dense, *plan.tail(k), k),
+            plan.n, plan.sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
         return dx, (dh0, dc0), total_sq(dh_sq)
@@ -230,10 +268,10 @@ class GRUKernel(Cell):
         hlin = np.zeros((T, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
-        n = unit_threads(H, T, B * 3 * H * H)
-        ranges, sync = unit_ranges(H, n), new_sync()
+        plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
         run_split(lambda k: gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates,
-                                        hlin, hbuf, *ranges[k], sync, n), n, sync)
+                                        hlin, hbuf, plan.dense, *plan.tail(k)),
+                  plan.n, plan.sync)
         arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=state0[0], y=y, gates=gates,
                       hlin=hlin)
         trace = {"h": y, "gates": gates.reshape(T, B, 3, H)}
@@ -248,16 +286,15 @@ class GRUKernel(Cell):
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = np.zeros((T, B, 3 * H), dtype=x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
-        n = unit_threads(H, T, B * 3 * H * H)
-        dh_sq = np.zeros((n, T, B), dtype=x.dtype)
-        ranges, sync = unit_ranges(H, n), new_sync()
+        plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
+        dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"),
-                             {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, n)
+                             {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, plan.n)
         run_split(lambda k: gru_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["h0"],
             y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"],
             parts[k]["weight_hh"], parts[k]["bias_ih"], parts[k]["bias_hh"], dh_sq[k], dg,
-            dgbuf, *ranges[k], sync, n, k), n, sync)
+            dgbuf, plan.dense, *plan.tail(k), k), plan.n, plan.sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
         return dx, (dh0,), total_sq(dh_sq)

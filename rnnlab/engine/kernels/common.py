@@ -76,21 +76,15 @@ def step_product(a, packed, c, work):
     gemm_packed(a, packed, c, False, work)
 
 
-#: weight elements from which a one-row product goes through BLAS's matrix-vector product:
-#: it streams a large weight ~2x faster than the packed tiles (K 512, N 2048), while the
-#: tiles win on small ones (0.65x the time at K 128, N 512)
-DENSE_MIN_ELEMENTS = 131072
-
-
 @jit
-def rows_operand(w, G, H, j0, j1, M):
+def rows_operand(w, G, H, j0, j1, dense):
     """``b = w[rows].T`` (rows: units ``j0:j1`` of each of the ``G`` blocks of ``w (G*H, K)``)
-    as :func:`operand_product` takes it for ``M``-row products: packed (see
-    :func:`~.gemm.pack_bt_units`), or for one row and a large weight the gathered rows
-    themselves (see :data:`DENSE_MIN_ELEMENTS`)."""
+    as :func:`operand_product` takes it: packed (see :func:`~.gemm.pack_bt_units`), or with
+    ``dense`` (one-row products only) the gathered rows themselves, for BLAS's
+    matrix-vector product."""
     K = w.shape[1]
     U = j1 - j0
-    if M > 1 or G * U * K < DENSE_MIN_ELEMENTS:
+    if not dense:
         return pack_bt_units(w, G, H, j0, j1), np.empty((0, K), dtype=w.dtype), True
     rows = np.empty((G * U, K), dtype=w.dtype)
     for g in range(G):
@@ -99,38 +93,25 @@ def rows_operand(w, G, H, j0, j1, M):
 
 
 @jit
-def cols_operand(w, q0, q1, M):
+def cols_operand(w, q0, q1, dense):
     """``b = w[:, q0:q1]`` of ``w (K, N)`` for :func:`operand_product` (see
     :func:`rows_operand`)."""
     K = w.shape[0]
-    if M > 1 or K * (q1 - q0) < DENSE_MIN_ELEMENTS:
+    if not dense:
         return pack_b(w[:, q0:q1]), np.empty((0, q1 - q0), dtype=w.dtype), False
     return empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False
 
 
 @jit
-def fuse_input(M, I, P):
-    """Whether a kernel over ``M`` sequences with input size ``I`` and state size ``P`` takes
-    each step's input and recurrent pre-activations from one product over ``[x_t | h]``
-    (:func:`fused_operand`) instead of projecting all inputs first with one GEMM.
-
-    Fusing skips a pass over a ``(T, B, G*H)`` buffer (14% faster single-thread at LSTM
-    hidden 512, batch 16) but runs the input part through the per-step product: 1.6x slower
-    at hidden 32, where that part is as large as the recurrent one. One sequence never fuses
-    (its per-step product is a matrix-vector product)."""
-    return M > 1 and 8 * I <= P
-
-
-@jit
-def fused_operand(w_ih, w_hh, G, H, j0, j1, M):
-    """:func:`rows_operand` of ``[w_ih | w_hh] (G*H, I + P)``: the weight of
+def fused_operand(w_ih, w_hh, G, H, j0, j1):
+    """:func:`rows_operand` (packed) of ``[w_ih | w_hh] (G*H, I + P)``: the weight of
     ``[x_t | h_{t-1}] @ [w_ih | w_hh].T``, which gives a step's input and recurrent
     pre-activations in one product (see :func:`fused_inputs`)."""
     I = w_ih.shape[1]
     wcat = np.empty((w_ih.shape[0], I + w_hh.shape[1]), dtype=w_ih.dtype)
     wcat[:, :I] = w_ih
     wcat[:, I:] = w_hh
-    return rows_operand(wcat, G, H, j0, j1, M)
+    return rows_operand(wcat, G, H, j0, j1, False)
 
 
 @jit
@@ -148,7 +129,7 @@ def fused_inputs(x, s, lengths, reverse, h, xh):
 @jit
 def operand_product(a, op, c, work):
     """``c (M, N) = a (M, K) @ b`` for ``op`` from :func:`rows_operand` or
-    :func:`cols_operand`; ``work`` holds the packed ``a`` when ``M > 1``."""
+    :func:`cols_operand` (``M == 1`` if it is dense); ``work`` holds the packed ``a``."""
     packed, dense, transposed = op
     if dense.shape[0] == 0:
         gemm_packed(a, packed, c, False, work)

@@ -34,9 +34,10 @@ from .sync import barrier
 
 
 @jit
-def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, j0, j1,
-                sync, nthreads):
-    """Forward over the whole sequence, units ``j0:j1``.
+def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, dense,
+                j0, j1, sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``; ``dense`` as chosen by
+    :func:`rnnlab.engine.cells.step_plan`.
 
     in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (3H, I), w_hh (3H, H),
             bias_x (3H,) = b_ih + (b_hr, b_hz, 0), b_hn (H,)
@@ -50,7 +51,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     U = j1 - j0
     input_projection_units(x, w_ih, bias_x, 3, H, j0, j1, gates)
     hw = np.empty((B, 3 * U), dtype=x.dtype)
-    wp = rows_operand(w_hh, 3, H, j0, j1, B)
+    wp = rows_operand(w_hh, 3, H, j0, j1, dense)
     work = np.empty(apack_shape(B, H), dtype=x.dtype)
     bn = b_hn[j0:j1]
     for s in range(T):
@@ -88,7 +89,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
 
 @jit
 def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, dx, dh0,
-                 dw_ih, dw_hh, db_ih, db_hh, dh_sq, dg, dgbuf, j0, j1, sync, nthreads, part):
+                 dw_ih, dw_hh, db_ih, db_hh, dh_sq, dg, dgbuf, dense, j0, j1, sync, nthreads,
+                 part):
     """BPTT over the sequence saved by :func:`gru_forward`, units ``j0:j1``; then thread
     ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
@@ -110,7 +112,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     direct = np.zeros((B, U), dtype=x.dtype)
     dtot = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, U), dtype=x.dtype)
-    wb = cols_operand(w_hh, j0, j1, B)
+    wb = cols_operand(w_hh, j0, j1, dense)
     bwork = np.empty(apack_shape(B, 3 * H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         dgs = dgbuf[s % 2]

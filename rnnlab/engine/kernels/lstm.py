@@ -19,7 +19,6 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
-    fuse_input,
     fused_inputs,
     fused_operand,
     input_grads,
@@ -42,8 +41,9 @@ from .sync import barrier
 
 @jit
 def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
-                 y, gates, cs, ms, hbuf, cn, j0, j1, sync, nthreads):
-    """Forward over the whole sequence, units ``j0:j1``.
+                 y, gates, cs, ms, hbuf, cn, fused, dense, j0, j1, sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``; ``fused`` and ``dense`` as chosen
+    by :func:`rnnlab.engine.cells.step_plan`.
 
     in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (4H, I), w_hh (4H, P),
             bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), c0 (B, H)
@@ -58,13 +58,12 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     P = y.shape[2]
     U = j1 - j0
     q0, q1 = (0, P) if has_proj else (j0, j1)
-    fused = fuse_input(B, x.shape[2], P)
     I = x.shape[2] if fused else 0
     if fused:
-        wp = fused_operand(w_ih, w_hh, 4, H, j0, j1, B)
+        wp = fused_operand(w_ih, w_hh, 4, H, j0, j1)
     else:
         input_projection_units(x, w_ih, bias, 4, H, j0, j1, gates)
-        wp = rows_operand(w_hh, 4, H, j0, j1, B)
+        wp = rows_operand(w_hh, 4, H, j0, j1, dense)
     xh = np.zeros((B, I + P), dtype=x.dtype)
     c = np.empty((B, U), dtype=x.dtype)
     c[:] = c0[:, j0:j1]
@@ -135,7 +134,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
 @jit
 def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, gates, cs, ms,
                   dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg, dht,
-                  dgbuf, j0, j1, sync, nthreads, part):
+                  dgbuf, dense, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`lstm_forward`, units ``j0:j1``; then thread
     ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
@@ -160,7 +159,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dhs = np.zeros((B, q1 - q0), dtype=x.dtype)
     dm = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
-    wb = cols_operand(w_hh, q0, q1, B)
+    wb = cols_operand(w_hh, q0, q1, dense)
     bwork = np.empty(apack_shape(B, 4 * H), dtype=x.dtype)
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
     pwork = np.empty(apack_shape(B, P), dtype=x.dtype)

@@ -14,7 +14,6 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
-    fuse_input,
     fused_inputs,
     fused_operand,
     input_grads,
@@ -32,27 +31,27 @@ from .sync import barrier
 
 
 @jit
-def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j1, sync,
-                nthreads):
-    """Forward over the whole sequence, units ``j0:j1``.
+def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused, dense, j0,
+                j1, sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``; ``fused`` and ``dense`` as chosen
+    by :func:`rnnlab.engine.cells.step_plan`.
 
     in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (H, I), w_hh (H, H),
             bias (H,) = b_ih + b_hh, relu bool (else tanh)
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
     out:    y (T, B, H) zero-filled by the caller
-    work:   pre (T, B, H) unless :func:`~.common.fuse_input` (else unused, may be empty)
+    work:   pre (T, B, H) unless ``fused`` (then unused, may be empty)
     """
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    fused = fuse_input(B, x.shape[2], H)
     I = x.shape[2] if fused else 0
     if fused:
-        wp = fused_operand(w_ih, w_hh, 1, H, j0, j1, B)
+        wp = fused_operand(w_ih, w_hh, 1, H, j0, j1)
     else:
         input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
-        wp = rows_operand(w_hh, 1, H, j0, j1, B)
+        wp = rows_operand(w_hh, 1, H, j0, j1, dense)
     xh = np.zeros((B, I + H), dtype=x.dtype)
     hw = np.empty((B, U), dtype=x.dtype)
     work = np.empty(apack_shape(B, I + H), dtype=x.dtype)
@@ -87,7 +86,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, j0, j
 
 @jit
 def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih, dw_hh,
-                 db, dh_sq, dg, dgbuf, j0, j1, sync, nthreads, part):
+                 db, dh_sq, dg, dgbuf, dense, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; then thread
     ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
 
@@ -105,7 +104,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     dh = np.empty((B, U), dtype=x.dtype)
     dh[:] = dhn[:, j0:j1]
     dhrec = np.empty((B, U), dtype=x.dtype)
-    wb = cols_operand(w_hh, j0, j1, B)
+    wb = cols_operand(w_hh, j0, j1, dense)
     bwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         dgs = dgbuf[s % 2]

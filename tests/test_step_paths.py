@@ -1,0 +1,118 @@
+"""Every way a built-in kernel can run a step agrees with the NumPy reference and with finite
+differences, whatever size would pick it: the input projection fused into the step product
+(several sequences, small input), BLAS's matrix-vector product (one sequence, large weight)
+and the hidden units split over threads. The thresholds are lowered so small, checkable
+problems take each path."""
+
+from __future__ import annotations
+
+import naive
+import numba
+import numpy as np
+import pytest
+from conftest import BUILTIN_CELLS
+
+from rnnlab.engine import cells, config, parallel
+from rnnlab.testing import gradient_check
+
+PATHS = ["fused", "dense", "split"]
+
+
+@pytest.fixture
+def path(request, monkeypatch):
+    """Force one path for every problem size; records the plans the cells make."""
+    name = request.param
+    if name == "fused":
+        monkeypatch.setattr(cells, "FUSE_RATIO", 0)
+    elif name == "dense":
+        monkeypatch.setattr(cells, "DENSE_MIN_ELEMENTS", 0)
+    else:
+        if numba.config.DISABLE_JIT:
+            pytest.skip("interpreted kernels never split their units")
+        monkeypatch.setattr(parallel, "MIN_SPLIT_STEP_WORK", 0)
+        monkeypatch.setattr(parallel, "MIN_SPLIT_WORK", 0)
+        monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", 2)
+        monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 10**18)
+        monkeypatch.setattr(config, "_threads", 2)
+    plans = []
+    real = cells.step_plan
+
+    def recording(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        plans.append(plan)
+        return plan
+
+    monkeypatch.setattr(cells, "step_plan", recording)
+    return name, plans
+
+
+def _taken(name, plans):
+    """Whether the forced path was taken by at least one call (it cannot be by all: the
+    backward never fuses, and a batch of several sequences is never dense)."""
+    if name == "fused":
+        return any(p.fused for p in plans)
+    if name == "dense":
+        return any(p.dense for p in plans)
+    return any(p.n > 1 for p in plans)
+
+
+# batch 1 for the dense path (one-row products only), 3 sequences for the others
+BATCH = {"fused": 3, "dense": 1, "split": 3}
+
+
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("case", list(naive.CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_forced_path_matches_naive(path, case, dtype, rng):
+    name, plans = path
+    cell_name, options = naive.CASES[case]
+    cell = cells.BUILTIN_CELLS[cell_name](**options)
+    I, H, T, B = 2, 6, 5, BATCH[name]
+    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(dtype)
+              for s in cell.param_specs(I, H, True)}
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    state0 = tuple((0.5 * rng.standard_normal((B, s))).astype(dtype)
+                   for s in cell.state_sizes(H))
+    lengths = np.array([5, 2, 4][:B], dtype=np.int64)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else \
+        {"rtol": 1e-12, "atol": 1e-12}
+    for reverse in (False, True):
+        y, finals, cache = cell.forward(params, x, lengths, state0, reverse)
+        ry, rfinals, rtrace = naive.LAYERS[cell_name](x, lengths, state0, params,
+                                                      reverse=reverse)
+        np.testing.assert_allclose(y, ry, **tol)
+        for got, want in zip(finals, rfinals):
+            np.testing.assert_allclose(got, want, **tol)
+        for key in cache.trace:
+            np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
+    takes = not (name == "fused" and cell_name == "gru") and \
+        not (name == "split" and options.get("proj_size"))
+    assert _taken(name, plans) == takes
+
+
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("cell", BUILTIN_CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_forced_path_gradients(path, cell, bidirectional):
+    name, plans = path
+    seed = 5
+    for trial in range(20):  # relu: a seed whose pre-activations clear the kink at 0
+        try:
+            errors = gradient_check(cell, input_size=2, hidden_size=6, num_layers=2,
+                                    bidirectional=bidirectional, lengths="random", seq_len=4,
+                                    batch=BATCH[name], seed=seed + trial)
+            break
+        except AssertionError:
+            if cell != "rnn_relu" or trial == 19:
+                raise
+    assert max(errors.values()) <= 1e-5
+    assert _taken(name, plans) == (name != "fused" or cell != "gru")  # GRU never fuses
+
+
+@pytest.mark.parametrize("path", ["dense", "split"], indirect=True)
+def test_forced_path_lstm_projection_gradients(path):
+    name, plans = path
+    errors = gradient_check("lstm", input_size=2, hidden_size=6, proj_size=3, lengths="random",
+                            seq_len=4, batch=BATCH[name], seed=11)
+    assert max(errors.values()) <= 1e-5
+    assert all(p.n == 1 for p in plans)  # the projection needs every unit at each step
