@@ -187,7 +187,10 @@ def peak_memory(lib: str, row: Row) -> float:
     # freed memory goes back to the system at once, so the resident set follows live bytes
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "0", "MALLOC_TRIM_THRESHOLD_": "0",
            "MALLOC_TOP_PAD_": "0"}
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"memory measurement of {lib} on {row.label} failed:\n"
+                           f"{res.stderr.strip()[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])["mib"]
 
 
