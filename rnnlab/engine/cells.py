@@ -195,8 +195,9 @@ class LSTMKernel(Cell):
         P = w_hh.shape[1]
         has_proj = "weight_hr" in params
         w_hr = params["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
+        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         y = np.zeros((T, B, P), dtype=x.dtype)
-        gates = np.empty((T, B, 4 * H), dtype=x.dtype)
+        gates = (np.zeros if plan.fused else np.empty)((T, B, 4 * H), dtype=x.dtype)
         cs = np.zeros((T, B, H), dtype=x.dtype)
         ms = np.zeros((T, B, H) if has_proj else (0, 0, 0), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
@@ -204,7 +205,6 @@ class LSTMKernel(Cell):
         hbuf = np.empty((2, B, P), dtype=x.dtype)
         hbuf[0] = h0
         bias = summed_bias(params, 4 * H, x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         run_split(lambda k: lstm_forward(
             x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms,
             hbuf, cn, plan.fused, plan.dense, *plan.tail(k)), plan.n, plan.sync)

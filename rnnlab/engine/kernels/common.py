@@ -103,27 +103,29 @@ def cols_operand(w, q0, q1, dense):
 
 
 @jit
-def fused_operand(w_ih, w_hh, G, H, j0, j1):
-    """:func:`rows_operand` (packed) of ``[w_ih | w_hh] (G*H, I + P)``: the weight of
-    ``[x_t | h_{t-1}] @ [w_ih | w_hh].T``, which gives a step's input and recurrent
-    pre-activations in one product (see :func:`fused_inputs`)."""
+def fused_operand(w_ih, w_hh, bias, G, H, j0, j1):
+    """:func:`rows_operand` (packed) of ``[w_ih | w_hh | bias] (G*H, I + 1 + P)``: the weight
+    of ``[x_t | 1 | h_{t-1}] @ [w_ih | bias | w_hh].T``, which gives a step's whole
+    pre-activation in one product (see :func:`fused_inputs`)."""
     I = w_ih.shape[1]
-    wcat = np.empty((w_ih.shape[0], I + w_hh.shape[1]), dtype=w_ih.dtype)
+    wcat = np.empty((w_ih.shape[0], I + 1 + w_hh.shape[1]), dtype=w_ih.dtype)
     wcat[:, :I] = w_ih
-    wcat[:, I:] = w_hh
+    wcat[:, I] = bias
+    wcat[:, I + 1:] = w_hh
     return rows_operand(wcat, G, H, j0, j1, False)
 
 
 @jit
 def fused_inputs(x, s, lengths, reverse, h, xh):
-    """``xh[b] = [x[t, b] | h[b]]`` (``xh (B, I + P)``) for each sequence ``b`` active at
-    step ``s`` (``t`` its position then); other rows are left as they are."""
+    """``xh[b] = [x[t, b] | 1 | h[b]]`` (``xh (B, I + 1 + P)``) for each sequence ``b``
+    active at step ``s`` (``t`` its position then); other rows are left as they are."""
     I = x.shape[2]
     for b in range(xh.shape[0]):
         t = time_index(s, lengths[b], reverse)
         if t >= 0:
             xh[b, :I] = x[t, b]
-            xh[b, I:] = h[b]
+            xh[b, I] = 1.0
+            xh[b, I + 1:] = h[b]
 
 
 @jit

@@ -49,7 +49,8 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), c0 (B, H)
     in-out: hbuf (2, B, P) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
+    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o
+            (zero-filled by the caller when fused: the gate loop adds the product to it),
             cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (if has_proj),
             cn (B, H) cell states at each sequence's last valid step
     """
@@ -58,9 +59,9 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     P = y.shape[2]
     U = j1 - j0
     q0, q1 = (0, P) if has_proj else (j0, j1)
-    I = x.shape[2] if fused else 0
+    I = x.shape[2] + 1 if fused else 0
     if fused:
-        wp = fused_operand(w_ih, w_hh, 4, H, j0, j1)
+        wp = fused_operand(w_ih, w_hh, bias, 4, H, j0, j1)
     else:
         input_projection_units(x, w_ih, bias, 4, H, j0, j1, gates)
         wp = rows_operand(w_hh, 4, H, j0, j1, dense)
@@ -88,14 +89,6 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                 continue
             g = gates[t, b]
             r = hw[b]
-            # the product's part plus what it is added to, in a separate pass: read in the
-            # gate loop below, a fifth source array kept it from vectorising
-            base = bias if fused else g
-            for k in range(4):
-                rk = r[k * U:(k + 1) * U]
-                bk = base[k * H + j0:k * H + j1]
-                for j in range(U):
-                    rk[j] += bk[j]
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             ri, rf, rg, ro = r[0:U], r[U:2 * U], r[2 * U:3 * U], r[3 * U:4 * U]
@@ -103,10 +96,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             ct = cs[t, b, j0:j1]
             mb = m[b]
             for j in range(U):
-                i_ = sigmoid(ri[j])
-                f_ = sigmoid(rf[j])
-                g_ = tanh(rg[j])
-                o_ = sigmoid(ro[j])
+                i_ = sigmoid(gi[j] + ri[j])
+                f_ = sigmoid(gf[j] + rf[j])
+                g_ = tanh(gg[j] + rg[j])
+                o_ = sigmoid(go[j] + ro[j])
                 gi[j] = i_
                 gf[j] = f_
                 gg[j] = g_

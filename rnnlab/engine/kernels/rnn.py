@@ -46,16 +46,16 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    I = x.shape[2] if fused else 0
+    I = x.shape[2] + 1 if fused else 0
     if fused:
-        wp = fused_operand(w_ih, w_hh, 1, H, j0, j1)
+        wp = fused_operand(w_ih, w_hh, bias, 1, H, j0, j1)
     else:
         input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
         wp = rows_operand(w_hh, 1, H, j0, j1, dense)
     xh = np.zeros((B, I + H), dtype=x.dtype)
     hw = np.empty((B, U), dtype=x.dtype)
     work = np.empty(apack_shape(B, I + H), dtype=x.dtype)
-    bias_u = bias[j0:j1]
+    zeros = np.zeros(U, dtype=x.dtype)  # the fused product includes the bias
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
@@ -70,7 +70,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
             if t < 0:
                 h[:] = cur[b, j0:j1]
                 continue
-            v = bias_u if fused else pre[t, b, j0:j1]
+            v = zeros if fused else pre[t, b, j0:j1]
             r = hw[b]
             yt = y[t, b, j0:j1]
             for j in range(U):
