@@ -583,23 +583,27 @@ class MainWindow(QMainWindow):
 
     def _render(self, everything: bool = True) -> None:
         """Redraw the views from the data taken so far. While training runs this is
-        rate-limited and alternates between the curves over steps and the probe's views,
-        so no single tick of the event loop paints everything."""
+        rate-limited and takes turns: the curves over steps, then the hidden state and
+        gates, then the gradient and task views, so no single tick of the event loop paints
+        everything."""
         self._rendered_at = time.perf_counter()
         self._render_turn += 1
-        curves = everything or self._render_turn % 2 == 1
-        probe = everything or not curves
+        turn = self._render_turn % 3
         self._dirty = not everything
         self._show_progress()
-        if curves:
+        if everything or turn == 0:
             self.loss.refresh()
             self.norms.refresh()
-        if probe and self._new_snapshot and self.snapshot is not None:
-            self._new_snapshot = False
-            if self._auto_unit:
-                self._auto_unit = False
-                self._follow_liveliest_unit()
-            self._show_snapshot()
+        if self._new_snapshot and self.snapshot is not None:
+            if everything or turn == 1:
+                if self._auto_unit:
+                    self._auto_unit = False
+                    self._follow_liveliest_unit()
+                self._show_snapshot(state=True, rest=everything)
+                self._new_snapshot = not everything
+            elif turn == 2:
+                self._show_snapshot(state=False, rest=True)
+                self._new_snapshot = False
         self._refresh_placeholders()
 
     def _add_evaluation(self, row: dict) -> None:
@@ -665,16 +669,21 @@ class MainWindow(QMainWindow):
             self._show_snapshot()
         self._refresh_placeholders()
 
-    def _show_snapshot(self) -> None:
+    def _show_snapshot(self, state: bool = True, rest: bool = True) -> None:
+        """Show the latest snapshot: the hidden state and gates (``state``), the gradient and
+        task views (``rest``)."""
         snap = self.snapshot
         k = min(self.hidden.layer, len(snap.layers) - 1)
         layer = snap.layers[k]
-        self.hidden.show(layer, snap.length)
         unit = self.hidden.unit
-        self.gates.show(layer, snap.length, unit)
-        self.gradient.show(snap.layers, snap.length)
-        names = self.hidden.layer_box.itemText(k) or layer_names(1, 1)[0]
-        self.task_view.show(snap, layer, unit, names)
+        if state:
+            self.hidden.show(layer, snap.length)
+            unit = self.hidden.unit
+            self.gates.show(layer, snap.length, unit)
+        if rest:
+            self.gradient.show(snap.layers, snap.length)
+            names = self.hidden.layer_box.itemText(k) or layer_names(1, 1)[0]
+            self.task_view.show(snap, layer, unit, names)
 
     def clear_views(self) -> None:
         for p in self.panels.values():
