@@ -109,8 +109,11 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                 ct[j] = cnew
                 mb[j] = o_ * tanh(cnew)
             if not has_proj:
-                nxt[b, j0:j1] = mb
-                y[t, b, j0:j1] = mb
+                hb = nxt[b, j0:j1]
+                yb = y[t, b, j0:j1]
+                for j in range(U):  # a loop: slice assignment costs more at small U
+                    hb[j] = mb[j]
+                    yb[j] = mb[j]
         if has_proj:
             step_product(m, wrp, hp, mwork)
             for b in range(B):
@@ -207,12 +210,18 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 dcb[j] = dct * f_
             dgt = dg[t, b]
             for gate in range(4):
-                dgt[gate * H + j0:gate * H + j1] = d[gate * H + j0:gate * H + j1]
+                src = d[gate * H + j0:gate * H + j1]
+                dst = dgt[gate * H + j0:gate * H + j1]
+                for j in range(U):
+                    dst[j] = src[j]
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
+                dhb = dh[b]
+                rec = dhrec[b]
+                for j in range(dhb.shape[0]):
+                    dhb[j] = rec[j]
     dh0[:, q0:q1] = dh
     dc0[:, j0:j1] = dc
     barrier(sync, T + 1, nthreads)

@@ -130,7 +130,10 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
         operand_product(dgs, wb, dhrec, bwork)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
-                dh[b] = dhrec[b]
+                dhb = dh[b]
+                rec = dhrec[b]
+                for j in range(U):
+                    dhb[j] = rec[j]
     dh0[:, j0:j1] = dh
     barrier(sync, T + 1, nthreads)
     t0, t1 = time_range(T, part, nthreads)
