@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import train_once
 
 import rnnlab as rl
 from rnnlab.engine import config, parallel
@@ -15,16 +16,6 @@ def threads(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
     monkeypatch.setattr(parallel, "MIN_ROWS", 2)
     monkeypatch.setattr(config, "_threads", 3)
-
-
-def run(layer, x, lengths, dout, dh):
-    layer.zero_grad()
-    out, hn = layer(x, lengths=lengths)
-    dx, dh0 = layer.backward(dout, dh)
-    grads = {n: p.grad.copy() for n, p in layer.named_parameters()}
-    traces = [dict(layer.trace(l, d)) for l in range(layer.num_layers)
-              for d in range(layer.num_directions)]
-    return out, hn, dx, dh0, grads, traces
 
 
 @pytest.mark.parametrize("cell, kw", [
@@ -44,10 +35,10 @@ def test_threaded_path_matches_serial(threads, monkeypatch, cell, kw):
     dout = rng.standard_normal(out.shape)
     dh = tuple(rng.standard_normal(h.shape) for h in hn) if isinstance(hn, tuple) else \
         rng.standard_normal(hn.shape)
-    threaded = run(layer, x, lengths, dout, dh)
+    threaded = train_once(layer, x, lengths, dout, dh)
     assert len(layer._chunks) > 1
     monkeypatch.setattr(config, "_threads", 1)
-    serial = run(layer, x, lengths, dout, dh)
+    serial = train_once(layer, x, lengths, dout, dh)
     assert len(layer._chunks) == 1
     for a, b in zip(threaded[:4], serial[:4]):
         for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):

@@ -10,9 +10,9 @@ import naive
 import numba
 import numpy as np
 import pytest
-from conftest import BUILTIN_CELLS
+from conftest import BUILTIN_CELLS, force_unit_split
 
-from rnnlab.engine import cells, config, parallel
+from rnnlab.engine import cells
 from rnnlab.testing import gradient_check
 
 PATHS = ["fused", "dense", "split"]
@@ -29,11 +29,7 @@ def path(request, monkeypatch):
     else:
         if numba.config.DISABLE_JIT:
             pytest.skip("interpreted kernels never split their units")
-        monkeypatch.setattr(parallel, "MIN_SPLIT_STEP_WORK", 0)
-        monkeypatch.setattr(parallel, "MIN_SPLIT_WORK", 0)
-        monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", 2)
-        monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 10**18)
-        monkeypatch.setattr(config, "_threads", 2)
+        force_unit_split(monkeypatch, threads=2, min_units=2)
     plans = []
     real = cells.step_plan
 

@@ -9,7 +9,7 @@ import threading
 import numba
 import numpy as np
 import pytest
-from conftest import BUILTIN_CELLS
+from conftest import BUILTIN_CELLS, force_unit_split, train_once
 
 import rnnlab as rl
 from rnnlab.engine import cells, config, parallel
@@ -23,11 +23,7 @@ needs_jit = pytest.mark.skipif(numba.config.DISABLE_JIT,
 @pytest.fixture
 def split_everything(monkeypatch):
     """Unit split for any size, on 3 threads; directions and chunks one after another."""
-    monkeypatch.setattr(parallel, "MIN_SPLIT_STEP_WORK", 0)
-    monkeypatch.setattr(parallel, "MIN_SPLIT_WORK", 0)
-    monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", 16)
-    monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 10**18)
-    monkeypatch.setattr(config, "_threads", 3)
+    force_unit_split(monkeypatch, threads=3, min_units=16)
     groups = []
     real = parallel.run_split
 
@@ -44,12 +40,7 @@ def _flat(*items):
 
 
 def _run(layer, x, lengths, dout, dh):
-    layer.zero_grad()
-    out, hn = layer(x, lengths=lengths)
-    dx, dh0 = layer.backward(dout, dh)
-    grads = {n: p.grad.copy() for n, p in layer.named_parameters()}
-    traces = [dict(layer.trace(l, d)) for l in range(layer.num_layers)
-              for d in range(layer.num_directions)]
+    out, hn, dx, dh0, grads, traces = train_once(layer, x, lengths, dout, dh)
     return _flat(out, hn, dx, dh0), grads, traces
 
 

@@ -42,10 +42,7 @@ MIN_SPLIT_WORK = 8_000_000
 #: fewest hidden units per thread of a unit split
 MIN_SPLIT_UNITS = 32
 
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_split_pool: ThreadPoolExecutor | None = None
-_split_size = 0
+_pools: dict[str, tuple[ThreadPoolExecutor, int]] = {}
 _pool_lock = threading.Lock()
 _local = threading.local()
 
@@ -110,7 +107,7 @@ def run_split(fn: Callable[[int], R], n: int, sync) -> list[R]:
             abort(sync)
             raise
 
-    pool = _split_executor(n - 1)
+    pool = _executor(n - 1, "rnnlab-split")
     futures = [pool.submit(guarded, k) for k in range(1, n)]
     try:
         first = guarded(0)
@@ -143,25 +140,15 @@ def _single(fn: Callable[[T], R], task: T) -> R:
         _local.budget = saved
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
+def _executor(workers: int, kind: str = "rnnlab") -> ThreadPoolExecutor:
+    """The pool ``kind`` with at least ``workers`` threads. Unit splits have a pool of their
+    own (``"rnnlab-split"``): a split's partners must never queue behind :func:`run_all`
+    tasks."""
     with _pool_lock:
-        if _pool is None or _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnlab")
-            _pool_size = workers
-        return _pool
-
-
-def _split_executor(workers: int) -> ThreadPoolExecutor:
-    """A pool of its own: a split's partners must never queue behind :func:`run_all` tasks."""
-    global _split_pool, _split_size
-    with _pool_lock:
-        if _split_pool is None or _split_size < workers:
-            if _split_pool is not None:
-                _split_pool.shutdown(wait=False)
-            _split_pool = ThreadPoolExecutor(max_workers=workers,
-                                             thread_name_prefix="rnnlab-split")
-            _split_size = workers
-        return _split_pool
+        pool, size = _pools.get(kind, (None, 0))
+        if pool is None or size < workers:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=kind)
+            _pools[kind] = (pool, workers)
+        return pool

@@ -12,7 +12,7 @@ from numba import types
 from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
-from .gemm import empty_packed, gemm_packed, pack_b, pack_bt_units
+from .gemm import apack_shape, empty_packed, gemm_packed, pack_b, pack_bt_units
 
 
 def tanh(x):
@@ -142,6 +142,51 @@ def operand_product(a, op, c, work):
 
 
 @jit
+def step_operands(x, w_ih, w_hh, bias, G, H, j0, j1, fused, dense, projected):
+    """What a forward over units ``j0:j1`` sets up before its time loop: the operand of the
+    per-step product (:func:`fused_operand` when ``fused``, else :func:`rows_operand` of
+    ``w_hh``), the product's input buffer ``xh`` (see :func:`fused_inputs`; no columns unless
+    ``fused``) and the packing workspace. Without ``fused`` the input projection of every
+    step goes into ``projected (T, B, G*H)`` first."""
+    B = x.shape[1]
+    P = w_hh.shape[1]
+    if fused:
+        op = fused_operand(w_ih, w_hh, bias, G, H, j0, j1)
+        K = x.shape[2] + 1 + P
+        xh = np.zeros((B, K), dtype=x.dtype)
+    else:
+        input_projection_units(x, w_ih, bias, G, H, j0, j1, projected)
+        op = rows_operand(w_hh, G, H, j0, j1, dense)
+        K = P
+        xh = np.zeros((B, 0), dtype=x.dtype)
+    return op, xh, np.empty(apack_shape(B, K), dtype=x.dtype)
+
+
+@jit
+def step_preactivations(x, s, lengths, reverse, h, op, xh, out, work, fused):
+    """``out (B, G*U)``: the product part of step ``s``'s pre-activations for the state
+    ``h (B, P)``, with the operands of :func:`step_operands` (with ``fused`` the whole
+    pre-activation, input and bias included)."""
+    if fused:
+        fused_inputs(x, s, lengths, reverse, h, xh)
+        operand_product(xh, op, out, work)
+    else:
+        operand_product(h, op, out, work)
+
+
+@jit
+def copy_active_rows(s, lengths, reverse, src, dst):
+    """``dst[b] = src[b]`` for the sequences active at step ``s`` (others keep theirs); row
+    copies as loops, which cost less than slice assignment at small widths."""
+    for b in range(dst.shape[0]):
+        if time_index(s, lengths[b], reverse) >= 0:
+            d = dst[b]
+            r = src[b]
+            for j in range(d.shape[0]):
+                d[j] = r[j]
+
+
+@jit
 def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, work, dhrec, dh):
     """``dh[b] = (dgs @ W)[b]`` for the sequences active at step ``s`` (others keep theirs).
 
@@ -149,9 +194,7 @@ def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, work, dhrec, dh):
     ``packed_w`` the packed ``W (G, H)``, ``dhrec (B, H)`` and ``work`` scratch.
     """
     step_product(dgs, packed_w, dhrec, work)
-    for b in range(dh.shape[0]):
-        if time_index(s, lengths[b], reverse) >= 0:
-            dh[b] = dhrec[b]
+    copy_active_rows(s, lengths, reverse, dhrec, dh)
 
 
 @jit

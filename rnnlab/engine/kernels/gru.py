@@ -17,12 +17,12 @@ from .common import (
     cols_operand,
     column_sums,
     input_grads,
-    input_projection_units,
     operand_product,
     prev_index,
     recurrent_weight_grad,
-    rows_operand,
     sigmoid,
+    step_operands,
+    step_preactivations,
     sum_squares,
     tanh,
     time_index,
@@ -49,15 +49,13 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    input_projection_units(x, w_ih, bias_x, 3, H, j0, j1, gates)
+    wp, xh, work = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
     hw = np.empty((B, 3 * U), dtype=x.dtype)
-    wp = rows_operand(w_hh, 3, H, j0, j1, dense)
-    work = np.empty(apack_shape(B, H), dtype=x.dtype)
     bn = b_hn[j0:j1]
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        operand_product(cur, wp, hw, work)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, False)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = cur[b, j0:j1]

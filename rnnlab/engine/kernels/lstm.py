@@ -19,15 +19,14 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
-    fused_inputs,
-    fused_operand,
+    copy_active_rows,
     input_grads,
-    input_projection_units,
     operand_product,
     prev_index,
     recurrent_weight_grad,
-    rows_operand,
     sigmoid,
+    step_operands,
+    step_preactivations,
     step_product,
     sum_squares,
     tanh,
@@ -59,29 +58,18 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     P = y.shape[2]
     U = j1 - j0
     q0, q1 = (0, P) if has_proj else (j0, j1)
-    I = x.shape[2] + 1 if fused else 0
-    if fused:
-        wp = fused_operand(w_ih, w_hh, bias, 4, H, j0, j1)
-    else:
-        input_projection_units(x, w_ih, bias, 4, H, j0, j1, gates)
-        wp = rows_operand(w_hh, 4, H, j0, j1, dense)
-    xh = np.zeros((B, I + P), dtype=x.dtype)
+    wp, xh, work = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
     c = np.empty((B, U), dtype=x.dtype)
     c[:] = c0[:, j0:j1]
     hw = np.empty((B, 4 * U), dtype=x.dtype)
     m = np.empty((B, U), dtype=x.dtype)
     hp = np.empty((B, P), dtype=x.dtype)
-    work = np.empty(apack_shape(B, I + P), dtype=x.dtype)
     wrp = pack_bt(w_hr if has_proj else w_hr[:0])
     mwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        if fused:
-            fused_inputs(x, s, lengths, reverse, cur, xh)
-            operand_product(xh, wp, hw, work)
-        else:
-            operand_product(cur, wp, hw, work)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, fused)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -216,12 +204,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                     dst[j] = src[j]
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dhb = dh[b]
-                rec = dhrec[b]
-                for j in range(dhb.shape[0]):
-                    dhb[j] = rec[j]
+        copy_active_rows(s, lengths, reverse, dhrec, dh)
     dh0[:, q0:q1] = dh
     dc0[:, j0:j1] = dc
     barrier(sync, T + 1, nthreads)

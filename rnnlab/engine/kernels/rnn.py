@@ -14,13 +14,12 @@ from ..config import jit
 from .common import (
     cols_operand,
     column_sums,
-    fused_inputs,
-    fused_operand,
+    copy_active_rows,
     input_grads,
-    input_projection_units,
     operand_product,
     recurrent_weight_grad,
-    rows_operand,
+    step_operands,
+    step_preactivations,
     sum_squares,
     tanh,
     time_index,
@@ -46,24 +45,13 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    I = x.shape[2] + 1 if fused else 0
-    if fused:
-        wp = fused_operand(w_ih, w_hh, bias, 1, H, j0, j1)
-    else:
-        input_projection_units(x, w_ih, bias, 1, H, j0, j1, pre)
-        wp = rows_operand(w_hh, 1, H, j0, j1, dense)
-    xh = np.zeros((B, I + H), dtype=x.dtype)
+    wp, xh, work = step_operands(x, w_ih, w_hh, bias, 1, H, j0, j1, fused, dense, pre)
     hw = np.empty((B, U), dtype=x.dtype)
-    work = np.empty(apack_shape(B, I + H), dtype=x.dtype)
     zeros = np.zeros(U, dtype=x.dtype)  # the fused product includes the bias
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        if fused:
-            fused_inputs(x, s, lengths, reverse, cur, xh)
-            operand_product(xh, wp, hw, work)
-        else:
-            operand_product(cur, wp, hw, work)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, fused)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = nxt[b, j0:j1]
@@ -128,12 +116,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
             dg[t, b, j0:j1] = d
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
-        for b in range(B):
-            if time_index(s, lengths[b], reverse) >= 0:
-                dhb = dh[b]
-                rec = dhrec[b]
-                for j in range(U):
-                    dhb[j] = rec[j]
+        copy_active_rows(s, lengths, reverse, dhrec, dh)
     dh0[:, j0:j1] = dh
     barrier(sync, T + 1, nthreads)
     t0, t1 = time_range(T, part, nthreads)
