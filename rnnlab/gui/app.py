@@ -39,7 +39,9 @@ from .style import apply_pyqtgraph_defaults
 from .worker import TrainSession
 
 REFRESH_MS = 100    # how often the UI thread takes the worker's events
-RENDER_S = 0.25     # how often views are redrawn while training runs
+RENDER_S = 0.25     # how often each view is redrawn at most while training runs
+#: the views in the order they take turns; while training runs one is drawn per tick
+VIEWS = ("loss", "norms", "hidden", "gates", "gradient", "task")
 ACTIVE = ("building", "running", "paused", "stopping")
 STATE_COLOURS = {"idle": "#555", "building": "#0072B2", "running": "#1a7f37",
                  "paused": "#B07000", "stopping": "#B07000", "finished": "#555",
@@ -99,9 +101,8 @@ class MainWindow(QMainWindow):
         self._auto_unit = True
         self._stop_clicked_at: float | None = None
         self.stop_latency: float | None = None
-        self._dirty = False
-        self._new_snapshot = False
-        self._rendered_at = 0.0
+        self._stale: set[str] = set()   # views whose data changed since they were drawn
+        self._drawn_at = dict.fromkeys(VIEWS, 0.0)
         self._render_turn = 0
         self._placeholders_shown = True
 
@@ -519,14 +520,12 @@ class MainWindow(QMainWindow):
         if s is None:
             return
         events = s.buffer.drain()
-        if not events and not self._dirty:
+        if not events and not self._stale:
             return
         try:
             self._apply(events)
-            busy = self.state == "running"
-            if self._dirty and (not busy or
-                                time.perf_counter() - self._rendered_at >= RENDER_S / 2):
-                self._render(everything=not busy)
+            if self._stale:
+                self._render(everything=self.state != "running")
         except Exception as exc:  # a view must never take the app down
             import traceback
 
@@ -538,6 +537,7 @@ class MainWindow(QMainWindow):
         for ev in events:
             if isinstance(ev, StepDone):
                 self.loss.add_step(ev.step, ev.loss)
+                self._stale.add("loss")
                 self.step_rows.append((ev.step, ev.epoch, ev.loss, ev.grad_norm, ev.lr))
                 self.last_step = ev
             elif isinstance(ev, Snapshot):
@@ -547,19 +547,18 @@ class MainWindow(QMainWindow):
                 self._add_evaluation({"epoch": ev.epoch, "step": ev.step,
                                       "train_loss": ev.train_loss, "val_loss": ev.val_loss,
                                       **ev.metrics})
+                self._stale.add("loss")
             elif isinstance(ev, Started):
                 self._on_started(ev)
             elif isinstance(ev, Halted):
                 halted = ev
             elif isinstance(ev, Stopped):
                 stopped = ev
-        if events:
-            self._dirty = True
         if self.last_step is not None and events:
             self._rate.append((time.perf_counter(), self.last_step.step))
         if snap is not None:
             self.snapshot = snap
-            self._new_snapshot = True
+            self._stale.update(VIEWS[1:])
         if halted is not None:
             self._on_halted(halted, ended=stopped is not None)
         if stopped is not None:
@@ -582,29 +581,37 @@ class MainWindow(QMainWindow):
             self._placeholders_shown = not all(p.has_data() for p in self.panels.values())
 
     def _render(self, everything: bool = True) -> None:
-        """Redraw the views from the data taken so far. While training runs this is
-        rate-limited and takes turns: the curves over steps, then the hidden state and
-        gates, then the gradient and task views, so no single tick of the event loop paints
-        everything."""
-        self._rendered_at = time.perf_counter()
-        self._render_turn += 1
-        turn = self._render_turn % 3
-        self._dirty = not everything
+        """Redraw the views whose data changed. While training runs, one view per call
+        (taking turns, each at most every ``RENDER_S``), so no tick of the event loop paints
+        more than one view; otherwise all of them at once."""
         self._show_progress()
-        if everything or turn == 0:
-            self.loss.refresh()
-            self.norms.refresh()
-        if self._new_snapshot and self.snapshot is not None:
-            if everything or turn == 1:
-                if self._auto_unit:
-                    self._auto_unit = False
-                    self._follow_liveliest_unit()
-                self._show_snapshot(state=True, rest=everything)
-                self._new_snapshot = not everything
-            elif turn == 2:
-                self._show_snapshot(state=False, rest=True)
-                self._new_snapshot = False
+        now = time.perf_counter()
+        if everything:
+            due = [v for v in VIEWS if v in self._stale]
+        else:
+            n = len(VIEWS)
+            turns = (VIEWS[(self._render_turn + i) % n] for i in range(n))
+            due = [next((v for v in turns if v in self._stale
+                         and now - self._drawn_at[v] >= RENDER_S), None)]
+            if due[0] is None:
+                return
+            self._render_turn = VIEWS.index(due[0]) + 1
+        for view in due:
+            self._stale.discard(view)
+            self._drawn_at[view] = now
+            self._draw(view)
         self._refresh_placeholders()
+
+    def _draw(self, view: str) -> None:
+        if view == "loss":
+            self.loss.refresh()
+        elif view == "norms":
+            self.norms.refresh()
+        elif self.snapshot is not None:
+            if view == "hidden" and self._auto_unit:
+                self._auto_unit = False
+                self._follow_liveliest_unit()
+            self._show_snapshot(views=(view,))
 
     def _add_evaluation(self, row: dict) -> None:
         self.evaluations.append(dict(row))
@@ -669,21 +676,20 @@ class MainWindow(QMainWindow):
             self._show_snapshot()
         self._refresh_placeholders()
 
-    def _show_snapshot(self, state: bool = True, rest: bool = True) -> None:
-        """Show the latest snapshot: the hidden state and gates (``state``), the gradient and
-        task views (``rest``)."""
+    def _show_snapshot(self, views=("hidden", "gates", "gradient", "task")) -> None:
+        """Show the latest snapshot in the given snapshot views."""
         snap = self.snapshot
         k = min(self.hidden.layer, len(snap.layers) - 1)
         layer = snap.layers[k]
-        unit = self.hidden.unit
-        if state:
+        if "hidden" in views:
             self.hidden.show(layer, snap.length)
-            unit = self.hidden.unit
-            self.gates.show(layer, snap.length, unit)
-        if rest:
+        if "gates" in views:
+            self.gates.show(layer, snap.length, self.hidden.unit)
+        if "gradient" in views:
             self.gradient.show(snap.layers, snap.length)
+        if "task" in views:
             names = self.hidden.layer_box.itemText(k) or layer_names(1, 1)[0]
-            self.task_view.show(snap, layer, unit, names)
+            self.task_view.show(snap, layer, self.hidden.unit, names)
 
     def clear_views(self) -> None:
         for p in self.panels.values():
@@ -692,7 +698,7 @@ class MainWindow(QMainWindow):
         self.evaluations, self.step_rows = [], []
         self._rate.clear()
         self._auto_unit = True
-        self._dirty = self._new_snapshot = False
+        self._stale.clear()
         self._placeholders_shown = True
         self._update_placeholders()
         self.progress.setText("")
