@@ -15,7 +15,9 @@ import pytest
 
 from rnnlab.engine.config import jit
 from rnnlab.engine.kernels.gemm import (
+    PANEL_VECTORS,
     TILE_ROWS,
+    VECTOR_BYTES,
     apack_shape,
     check_packed,
     empty_packed,
@@ -52,12 +54,13 @@ def _assert_close(got, want, dtype, k):
 
 
 def test_panel_layout_constants():
-    assert panel_width(4) == 32 and panel_width(8) == 16
-    assert packed_shape(5, 33, 4) == (2, 5, 32)
-    assert packed_shape(5, 32, 8) == (2, 5, 16)
-    assert apack_shape(13, 5) == (2, 5, TILE_ROWS)
-    p = empty_packed(7, 40, np.float32)
-    assert p.shape == (2, 7, 32) and p.dtype == np.float32
+    nr = PANEL_VECTORS * VECTOR_BYTES // 4  # float32 columns per panel
+    assert panel_width(4) == nr and panel_width(8) == nr // 2
+    assert packed_shape(5, nr + 1, 4) == (2, 5, nr)
+    assert packed_shape(5, nr, 8) == (2, 5, nr // 2)
+    assert apack_shape(TILE_ROWS + 1, 5) == (2, 5, TILE_ROWS)
+    p = empty_packed(7, nr + 8, np.float32)
+    assert p.shape == (2, 7, nr) and p.dtype == np.float32
     assert p.ctypes.data % 64 == 0 and p.flags.c_contiguous
 
 
@@ -305,3 +308,37 @@ def test_second_process_loads_from_cache(tmp_path):
     assert first["err"] < 1e-4 and second["err"] < 1e-4
     assert first["misses"] > 0
     assert second["misses"] == 0
+
+
+_TARGET_SCRIPT = textwrap.dedent("""
+    import json, numpy as np
+    from rnnlab.engine.kernels import gemm
+
+    rng = np.random.default_rng(2)
+    err = 0.0
+    for M in range(1, 2 * gemm.TILE_ROWS + 2):
+        for N in (1, 5, 8, 17, 40):
+            a = rng.standard_normal((M, 33)).astype(np.float32)
+            w = rng.standard_normal((N, 33)).astype(np.float32)
+            c = rng.standard_normal((M, N)).astype(np.float32)
+            want = c + a @ w.T
+            gemm.gemm_packed(a, gemm.pack_bt(w), c, True)
+            err = max(err, float(np.abs(c - want).max()))
+    print(json.dumps({"err": err, "vector": gemm.VECTOR_BYTES, "rows": gemm.TILE_ROWS}))
+""")
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="needs the JIT")
+@pytest.mark.skipif(numba.config.CPU_NAME is not None or
+                    os.uname().machine not in ("x86_64", "AMD64"), reason="x86-64 targets")
+def test_micro_kernel_follows_the_target_registers(tmp_path):
+    """Compiled for plain x86-64 (SSE2: 16 registers of 16 bytes), the tiles shrink to fit
+    and the products stay right, whatever the host's own vector width."""
+    script = tmp_path / "target_script.py"
+    script.write_text(_TARGET_SCRIPT)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), NUMBA_CPU_NAME="x86-64",
+               NUMBA_CPU_FEATURES="+sse,+sse2,+cx8,+fxsr,+mmx")
+    env.pop("NUMBA_DISABLE_JIT", None)
+    got = _run(env, script)
+    assert got["vector"] == 16 and got["rows"] == 6
+    assert got["err"] < 1e-4

@@ -46,6 +46,8 @@ def jit(func):
 
 _threads: int | None = None
 _blas_limited = False
+#: cores of the machine, read once (``os.cpu_count`` reads a file: ~10 us on every call)
+CORES = os.cpu_count() or 1
 
 
 def set_threads(n: int | None) -> int:
@@ -56,10 +58,9 @@ def set_threads(n: int | None) -> int:
     one setting governs Numba, BLAS and rnnlab together.
     """
     global _threads
-    cores = os.cpu_count() or 1
-    n = cores if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= max(cores, 1):
-        raise ValueError(f"threads: expected an integer in 1..{cores}, got {n!r}")
+    n = CORES if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= CORES:
+        raise ValueError(f"threads: expected an integer in 1..{CORES}, got {n!r}")
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _threads = n
     limit_blas()
@@ -68,7 +69,7 @@ def set_threads(n: int | None) -> int:
 
 def get_threads() -> int:
     """Threads rnnlab uses (all cores unless :func:`set_threads` chose otherwise)."""
-    return _threads if _threads is not None else (os.cpu_count() or 1)
+    return _threads if _threads is not None else CORES
 
 
 def limit_blas() -> None:

@@ -7,14 +7,19 @@ once into column panels and a register-blocked micro-kernel streams each panel c
 Layouts:
 
 - ``packed (NP, K, NR)``: ``packed[p, k, j] = b[k, p * NR + j]``, zeros past ``N`` in the last
-  panel. ``NR`` = :data:`PANEL_VECTORS` 64-byte vectors (32 float32 or 16 float64 columns),
-  ``NP = ceil(N / NR)``. :func:`empty_packed` buffers are 64-byte aligned.
+  panel. ``NR`` = :data:`PANEL_VECTORS` SIMD vectors of :data:`VECTOR_BYTES` (with AVX-512:
+  32 float32 or 16 float64 columns; with AVX2 half that), ``NP = ceil(N / NR)``.
+  :func:`empty_packed` buffers are 64-byte aligned.
 - ``apack (T, K, TILE_ROWS)``: ``a`` in tiles of :data:`TILE_ROWS` rows, ``apack[t, k, i] =
   a[t * TILE_ROWS + i, k]``, so a tile's rows sit at fixed offsets.
 
-The micro-kernel is an ``@intrinsic`` emitting explicit 512-bit vectors and ``llvm.fma`` (plain
-loops with scalar accumulators do not vectorise): a tile of up to 12 rows x ``NR`` columns of
-accumulators stays in registers for the whole ``K`` loop while the panel streams through. Each
+The micro-kernel is an ``@intrinsic`` emitting explicit vectors of the CPU's SIMD width and
+``llvm.fma`` (plain loops with scalar accumulators do not vectorise): a tile of up to
+:data:`TILE_ROWS` rows x ``NR`` columns of accumulators stays in registers for the whole ``K``
+loop while the panel streams through. The width and the tile follow the registers of the CPU
+Numba compiles for (32 of 64 bytes with AVX-512: 12 x 32 float32; 16 of 32 bytes with AVX2:
+6 x 16), so the accumulators never spill; Numba's cache is kept per CPU, so a cached kernel
+always matches the constants. Each
 tile also prefetches a share of the next panel into L2, so a weight larger than L2 streams
 from memory while the current panel is in use. Under ``NUMBA_DISABLE_JIT=1`` the same
 functions run as NumPy.
@@ -34,23 +39,46 @@ import numpy as np
 
 from ..config import JIT_OPTIONS, jit
 
-#: 64-byte vectors per panel row: a panel is ``PANEL_VECTORS * 64 // itemsize`` columns wide.
+
+def _simd_registers() -> tuple[int, int]:
+    """``(bytes, count)`` of the vector registers of the CPU Numba compiles for."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        import llvmlite.binding as llvm
+
+        host = llvm.get_host_cpu_features()
+        enabled = {name for name, on in host.items() if on}
+    else:
+        enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in enabled:
+        return 64, 32
+    if "avx" in enabled:
+        return 32, 16
+    return 16, 16
+
+
+#: bytes of one SIMD vector and how many vector registers there are
+VECTOR_BYTES, VECTOR_REGISTERS = _simd_registers()
+
+#: vectors per panel row: a panel is ``PANEL_VECTORS * VECTOR_BYTES // itemsize`` columns wide.
 PANEL_VECTORS = 2
 
-#: Rows of ``a`` per tile of ``apack`` and most rows per micro-kernel call.
-TILE_ROWS = 12
+#: Rows of ``a`` per tile of ``apack`` and most rows per micro-kernel call: as many rows of
+#: ``PANEL_VECTORS`` accumulators as leave registers for the panel row and a broadcast.
+TILE_ROWS = 12 if VECTOR_REGISTERS >= 32 else 6
+#: rows of the middle micro-kernel (between 4 and ``TILE_ROWS``)
+MID_ROWS = 8 if VECTOR_REGISTERS >= 32 else 6
 
 #: Panels per chunk of work in :func:`gemm_packed_parallel`.
 PARALLEL_PANELS = 8
 
-_VECTOR_BYTES = 64
 _LINE = 64
 
 
 @jit
 def panel_width(itemsize):
     """Columns per panel (``NR``) for elements of ``itemsize`` bytes."""
-    return PANEL_VECTORS * _VECTOR_BYTES // itemsize
+    return PANEL_VECTORS * VECTOR_BYTES // itemsize
 
 
 @jit
@@ -72,8 +100,8 @@ def empty_packed(k, n, dtype):
     itemsize = np.empty(0, dtype=dtype).itemsize
     NP, K, NR = packed_shape(k, n, itemsize)
     size = NP * K * NR
-    buf = np.empty(size + _VECTOR_BYTES // itemsize, dtype=dtype)
-    off = (-buf.ctypes.data % _VECTOR_BYTES) // itemsize
+    buf = np.empty(size + _LINE // itemsize, dtype=dtype)
+    off = (-buf.ctypes.data % _LINE) // itemsize
     return buf[off:off + size].reshape((NP, K, NR))
 
 
@@ -156,7 +184,7 @@ if not numba.config.DISABLE_JIT:
 
                 elt = context.get_data_type(signature.args[2].dtype)
                 size = context.get_abi_sizeof(elt)
-                width = _VECTOR_BYTES // size
+                width = VECTOR_BYTES // size
                 vec = ir.VectorType(elt, width)
                 intp = context.get_value_type(types.intp)
                 i8p = ir.IntType(8).as_pointer()
@@ -199,8 +227,8 @@ if not numba.config.DISABLE_JIT:
 
                 def step(k, s):
                     """Accumulate row ``k`` of the panel into accumulator set ``s``."""
-                    bk = at(panel, builder.mul(k, const(nv * _VECTOR_BYTES)))
-                    bvs = [load(at(bk, const(j * _VECTOR_BYTES)), vec) for j in range(nv)]
+                    bk = at(panel, builder.mul(k, const(nv * VECTOR_BYTES)))
+                    bvs = [load(at(bk, const(j * VECTOR_BYTES)), vec) for j in range(nv)]
                     ak = at(a_tile, builder.mul(k, const(TILE_ROWS * size)))
                     for i in range(mr):
                         sv = _splat(builder, load(at(ak, const(i * size)), elt), vec)
@@ -244,7 +272,7 @@ if not numba.config.DISABLE_JIT:
                     with builder.if_then(valid, likely=True):
                         crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
                         for j in range(nv):
-                            ptr = builder.bitcast(at(crow, const(j * _VECTOR_BYTES)),
+                            ptr = builder.bitcast(at(crow, const(j * VECTOR_BYTES)),
                                                   vec.as_pointer())
                             total = builder.load(accs[0][i][j])
                             for s in range(1, ks):
@@ -264,8 +292,8 @@ if not numba.config.DISABLE_JIT:
     _tile1 = _make_tile(1, 4)
     _tile2 = _make_tile(2, 2)
     _tile4 = _make_tile(4, 1)
-    _tile8 = _make_tile(8, 1)
-    _tile12 = _make_tile(TILE_ROWS, 1)
+    _tile_mid = _make_tile(MID_ROWS, 1)
+    _tile_max = _make_tile(TILE_ROWS, 1)
 
     @jit
     def _gemm_core(apack, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
@@ -288,10 +316,12 @@ if not numba.config.DISABLE_JIT:
                     pf_n = max(0, min(share, lines - t * share))
                 pf_off = (p + 1) * panel_bytes + t * share * _LINE
                 c_t = c_ptr + i0 * ldc
-                if rows > 8:
-                    _tile12(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                if rows > MID_ROWS:
+                    _tile_max(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
+                              pf_n)
                 elif rows > 4:
-                    _tile8(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    _tile_mid(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
+                              pf_n)
                 elif rows > 2:
                     _tile4(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif rows == 2:
@@ -326,7 +356,8 @@ if not numba.config.DISABLE_JIT:
             i0 = t * TILE_ROWS
             rows = min(TILE_ROWS, M - i0)
             # Rows the micro-kernel reads but does not store are zeroed (never denormal).
-            used = rows if rows <= 2 else (4 if rows <= 4 else (8 if rows <= 8 else TILE_ROWS))
+            used = rows if rows <= 2 else (4 if rows <= 4 else
+                                           (MID_ROWS if rows <= MID_ROWS else TILE_ROWS))
             for k in range(K):
                 dst = apack[t, k]
                 for i in range(rows):
