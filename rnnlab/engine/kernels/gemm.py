@@ -260,7 +260,8 @@ if not numba.config.DISABLE_JIT:
                                            start=builder.mul(blocks, const(ks))) as loop:
                         step(loop.index, 0)
 
-                # Lanes at or past ``nr`` are neither read nor written (the edge panel).
+                # Lanes at or past ``nr`` are neither read nor written (the edge panel). Full
+                # panels use plain loads and stores: masked ones are microcoded on some CPUs.
                 lanes = ir.Constant(ir.VectorType(intp, width), [const(q) for q in range(width)])
                 masks = [builder.icmp_signed("<", lanes, _splat(
                     builder, builder.sub(nr_v, const(j * width)), lanes.type)) for j in range(nv)]
@@ -268,21 +269,37 @@ if not numba.config.DISABLE_JIT:
                 c_base = builder.inttoptr(c0, i8p)
                 col0 = builder.mul(builder.mul(p_v, const(nv * width)), const(size))
                 for i in range(mr):
-                    valid = builder.icmp_signed("<", const(i), rows_v)
-                    with builder.if_then(valid, likely=True):
-                        crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
-                        for j in range(nv):
-                            ptr = builder.bitcast(at(crow, const(j * VECTOR_BYTES)),
-                                                  vec.as_pointer())
-                            total = builder.load(accs[0][i][j])
-                            for s in range(1, ks):
-                                total = builder.fadd(total, builder.load(accs[s][i][j]))
-                            builder.store(total, accs[0][i][j])
-                            with builder.if_then(acc_flag):
-                                old = builder.call(masked_load, [ptr, align, masks[j], zero])
-                                builder.store(builder.fadd(old, total), accs[0][i][j])
-                            builder.call(masked_store,
-                                         [builder.load(accs[0][i][j]), ptr, align, masks[j]])
+                    for j in range(nv):
+                        total = builder.load(accs[0][i][j])
+                        for s in range(1, ks):
+                            total = builder.fadd(total, builder.load(accs[s][i][j]))
+                        builder.store(total, accs[0][i][j])
+
+                def write(masked):
+                    for i in range(mr):
+                        valid = builder.icmp_signed("<", const(i), rows_v)
+                        with builder.if_then(valid, likely=True):
+                            crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
+                            for j in range(nv):
+                                ptr = builder.bitcast(at(crow, const(j * VECTOR_BYTES)),
+                                                      vec.as_pointer())
+                                total = builder.load(accs[0][i][j])
+                                with builder.if_then(acc_flag):
+                                    old = (builder.call(masked_load, [ptr, align, masks[j], zero])
+                                           if masked else builder.load(ptr, align=size))
+                                    builder.store(builder.fadd(old, total), accs[0][i][j])
+                                total = builder.load(accs[0][i][j])
+                                if masked:
+                                    builder.call(masked_store, [total, ptr, align, masks[j]])
+                                else:
+                                    builder.store(total, ptr, align=size)
+
+                full = builder.icmp_signed("==", nr_v, const(nv * width))
+                with builder.if_else(full, likely=True) as (whole, edge):
+                    with whole:
+                        write(False)
+                    with edge:
+                        write(True)
                 return context.get_dummy_value()
 
             return sig, codegen
