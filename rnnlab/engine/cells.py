@@ -6,7 +6,7 @@ Each binds a pair of sequence kernels from :mod:`rnnlab.engine.kernels` to the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,7 @@ DENSE_MIN_ELEMENTS = 131072
 FUSE_RATIO = 8
 
 
-@dataclass(frozen=True)
-class StepPlan:
+class StepPlan(NamedTuple):
     """How a built-in kernel runs one call: on ``n`` threads (unit ranges ``ranges``, one
     ``sync``), ``fused`` input and recurrent products, ``dense`` one-row products."""
 

@@ -44,12 +44,18 @@ MIN_SPLIT_UNITS = 32
 
 _pools: dict[str, tuple[ThreadPoolExecutor, int]] = {}
 _pool_lock = threading.Lock()
-_local = threading.local()
+
+
+class _Local(threading.local):
+    budget: int | None = None  # a class default: no failed lookup (slow) on each read
+
+
+_local = _Local()
 
 
 def budget() -> int:
     """Threads the calling task may use: all of them, or 1 inside a :func:`run_all` task."""
-    return getattr(_local, "budget", None) or get_threads()
+    return _local.budget or get_threads()
 
 
 def batch_chunks(batch: int, directions: int, work: float) -> list[slice]:
@@ -132,7 +138,7 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], work: float) -> list[R]:
 
 
 def _single(fn: Callable[[T], R], task: T) -> R:
-    saved = getattr(_local, "budget", None)
+    saved = _local.budget
     _local.budget = 1
     try:
         return fn(task)

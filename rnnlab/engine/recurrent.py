@@ -122,7 +122,8 @@ class Recurrent(Module):
         if B == 0:
             raise ValueError("x: expected at least one sequence, got an empty batch")
         if lengths is None:
-            lens = np.full(B, T, dtype=np.int64)
+            lens = np.empty(B, dtype=np.int64)
+            lens.fill(T)
         else:
             lens = check_lengths(np.atleast_1d(lengths), B, T)
         states = self._initial_states(hx, B, unbatched)
