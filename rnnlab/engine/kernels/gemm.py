@@ -67,7 +67,7 @@ PANEL_VECTORS = 2
 #: ``PANEL_VECTORS`` accumulators as leave registers for the panel row and a broadcast.
 TILE_ROWS = 12 if VECTOR_REGISTERS >= 32 else 6
 #: rows of the middle micro-kernel (between 4 and ``TILE_ROWS``)
-MID_ROWS = 8 if VECTOR_REGISTERS >= 32 else 6
+MID_ROWS = 8 if VECTOR_REGISTERS >= 32 else 5
 
 #: Panels per chunk of work in :func:`gemm_packed_parallel`.
 PARALLEL_PANELS = 8
@@ -92,6 +92,17 @@ def packed_shape(k, n, itemsize):
 def apack_shape(m, k):
     """Shape ``(T, K, TILE_ROWS)`` of the packed form of ``a (M, K)``."""
     return ((m + TILE_ROWS - 1) // TILE_ROWS, k, TILE_ROWS)
+
+
+@jit
+def kernel_rows(rows):
+    """Rows of ``apack`` the micro-kernel for a tile of ``rows`` rows reads (it stores
+    ``rows``): :func:`pack_a` zeroes the ones in between."""
+    if rows <= 2:
+        return rows
+    if rows <= 4:
+        return 4
+    return MID_ROWS if rows <= MID_ROWS else TILE_ROWS
 
 
 @jit
@@ -373,8 +384,7 @@ if not numba.config.DISABLE_JIT:
             i0 = t * TILE_ROWS
             rows = min(TILE_ROWS, M - i0)
             # Rows the micro-kernel reads but does not store are zeroed (never denormal).
-            used = rows if rows <= 2 else (4 if rows <= 4 else
-                                           (MID_ROWS if rows <= MID_ROWS else TILE_ROWS))
+            used = kernel_rows(rows)
             for k in range(K):
                 dst = apack[t, k]
                 for i in range(rows):
