@@ -16,10 +16,9 @@ Layouts:
 The micro-kernel is an ``@intrinsic`` emitting explicit vectors of the CPU's SIMD width and
 ``llvm.fma`` (plain loops with scalar accumulators do not vectorise): a tile of up to
 :data:`TILE_ROWS` rows x ``NR`` columns of accumulators stays in registers for the whole ``K``
-loop while the panel streams through. The width and the tile follow the registers of the CPU
-Numba compiles for (32 of 64 bytes with AVX-512: 12 x 32 float32; 16 of 32 bytes with AVX2:
-6 x 16), so the accumulators never spill; Numba's cache is kept per CPU, so a cached kernel
-always matches the constants. Each
+loop while the panel streams through. Width and tile follow the CPU Numba compiles for, so the
+accumulators never spill: 12 x 32 float32 with AVX-512 (32 registers of 64 bytes), 6 x 16 with
+AVX2 (16 of 32 bytes). Numba's cache is kept per CPU, so a cached kernel matches them. Each
 tile also prefetches a share of the next panel into L2, so a weight larger than L2 streams
 from memory while the current panel is in use. Under ``NUMBA_DISABLE_JIT=1`` the same
 functions run as NumPy.
