@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .validate import all_finite
+
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
 _META_KEY = "rnnlab"
@@ -109,7 +111,7 @@ def load_file(path, require_meta: bool = True) -> tuple[dict[str, np.ndarray], d
         raise CheckpointError(f"{path}: expected an rnnlab checkpoint, got a plain "
                               "safetensors file without rnnlab metadata")
     for k, v in tensors.items():
-        if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+        if np.issubdtype(v.dtype, np.floating) and not all_finite(v):
             raise CheckpointError(f"{path}: tensor {k!r} holds NaN or Inf")
     return tensors, meta
 

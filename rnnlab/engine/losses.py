@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validate import check_array, describe
+from .validate import all_finite, check_array, describe
 
 REDUCTIONS = ("mean", "sum")
 
@@ -29,7 +29,7 @@ def _float_target(target, pred: np.ndarray) -> np.ndarray:
         raise TypeError(f"target: expected a float array, got {target.dtype}")
     if target.shape != pred.shape:
         raise ValueError(f"target: expected shape {pred.shape} (as pred), got {target.shape}")
-    if not np.isfinite(target).all():
+    if not all_finite(target):
         raise ValueError("target: expected finite values, got NaN or Inf")
     return target.astype(pred.dtype, copy=False)
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from .validate import all_finite
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -138,7 +140,7 @@ class Module:
                 )
             if not np.issubdtype(arr.dtype, np.floating):
                 raise TypeError(f"state_dict[{name!r}]: expected a float array, got {arr.dtype}")
-            if not np.all(np.isfinite(arr)):
+            if not all_finite(arr):
                 raise ValueError(f"state_dict[{name!r}]: expected finite values, got NaN or Inf")
             staged[name] = arr
         for name, arr in staged.items():

@@ -48,12 +48,12 @@ def check_array(name: str, a, shape: Sequence[int | None] | None = None, dtype=N
     if contiguous and not a.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous array, got a strided view "
                          "(use np.ascontiguousarray)")
-    if finite and a.size and not _all_finite(a):
+    if finite and a.size and not all_finite(a):
         raise NonFiniteError(f"{name}: expected finite values, got NaN or Inf")
     return a
 
 
-def _all_finite(a: np.ndarray) -> bool:
+def all_finite(a: np.ndarray) -> bool:
     """Whether ``a`` holds no NaN or Inf. A float sum is finite unless an element is not
     (or the sum overflows): one pass and no temporary in the common case."""
     if a.dtype.kind == "f" and math.isfinite(a.sum()):

@@ -50,11 +50,9 @@ STATE_COLOURS = {"idle": "#555", "building": "#0072B2", "running": "#1a7f37",
 
 def leave_a_core_for_the_ui() -> int:
     """Numba and BLAS use all cores but one, so drawing never waits for a free core."""
-    import os
+    from ..engine.config import CORES, set_threads
 
-    from ..engine.config import set_threads
-
-    return set_threads(max(1, (os.cpu_count() or 1) - 1))
+    return set_threads(max(1, CORES - 1))
 
 
 def make_trainer(config: dict):
