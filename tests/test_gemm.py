@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rnnlab.engine.config import jit
+from rnnlab.engine.kernels.blas import gemm_into
 from rnnlab.engine.kernels.gemm import (
     PANEL_VECTORS,
     TILE_ROWS,
@@ -345,3 +346,33 @@ def test_micro_kernel_follows_the_target_registers(tmp_path):
     got = _run(env, script)
     assert got["vector"] == 16 and got["rows"] == 6
     assert got["err"] < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.0, 1.0, -0.5])
+def test_gemm_into_adds_a_product_to_any_layout(dtype, beta, rng):
+    a = rng.standard_normal((7, 5)).astype(dtype)
+    b = rng.standard_normal((5, 4)).astype(dtype)
+    c0 = rng.standard_normal((7, 4)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for left in (a, np.asfortranarray(a), np.ascontiguousarray(a.T).T):
+        for right in (b, np.asfortranarray(b)):
+            c = c0.copy()
+            gemm_into(left, right, c, beta)
+            np.testing.assert_allclose(c, a @ b + beta * c0, rtol=tol, atol=tol)
+
+
+def test_gemm_into_beta_zero_ignores_what_c_held(rng):
+    a = rng.standard_normal((3, 2)).astype(np.float32)
+    b = rng.standard_normal((2, 5)).astype(np.float32)
+    c = np.full((3, 5), np.nan, dtype=np.float32)
+    gemm_into(a, b, c, 0.0)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-6)
+    gemm_into(a[:, :0], b[:0], c, 0.0)
+    assert not c.any()
+
+
+def test_gemm_into_rejects_mismatched_shapes(rng):
+    a = np.ones((3, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"a \(M, K\), b \(K, N\) and c \(M, N\)"):
+        gemm_into(a, a, np.zeros((3, 2), dtype=np.float32), 1.0)
