@@ -1,8 +1,9 @@
 """Every way a built-in kernel can run a step agrees with the NumPy reference and with finite
 differences, whatever size would pick it: the input projection fused into the step product
-(several sequences, small input), BLAS's matrix-vector product (one sequence, large weight)
-and the hidden units split over threads. The thresholds are lowered so small, checkable
-problems take each path."""
+(several sequences, small input), BLAS's matrix-vector product (one sequence, large weight),
+the hidden units split over threads, and a backward that adds its weight gradients in several
+chunks of steps (split over threads too, a chunk shorter than the threads included). The
+thresholds are lowered so small, checkable problems take each path."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from rnnlab.engine import cells
 from rnnlab.testing import gradient_check
 
 PATHS = ["fused", "dense", "split"]
+#: steps per backward chunk on the "chunks" path (sequences of 4 steps: chunks of 3 and 1)
+CHUNK_STEPS = 3
 
 
 @pytest.fixture
@@ -31,6 +34,16 @@ def path(request, monkeypatch):
             pytest.skip("interpreted kernels never split their units")
         force_unit_split(monkeypatch, threads=2, min_units=2)
     plans = []
+    if name == "chunks":
+        monkeypatch.setattr(cells, "CHUNK_ROWS", CHUNK_STEPS * BATCH[name])
+        real_buffers = cells.chunk_buffers
+
+        def recording_buffers(steps, batch, width, dtype):
+            buf = real_buffers(steps, batch, width, dtype)
+            plans.append(buf.shape[1] < steps)
+            return buf
+
+        monkeypatch.setattr(cells, "chunk_buffers", recording_buffers)
     real = cells.step_plan
 
     def recording(*args, **kwargs):
@@ -49,11 +62,13 @@ def _taken(name, plans):
         return any(p.fused for p in plans)
     if name == "dense":
         return any(p.dense for p in plans)
+    if name == "chunks":
+        return any(p is True for p in plans) and any(getattr(p, "n", 1) > 1 for p in plans)
     return any(p.n > 1 for p in plans)
 
 
 # batch 1 for the dense path (one-row products only), 3 sequences for the others
-BATCH = {"fused": 3, "dense": 1, "split": 3}
+BATCH = {"fused": 3, "dense": 1, "split": 3, "chunks": 3}
 
 
 @pytest.mark.parametrize("path", PATHS, indirect=True)
@@ -86,7 +101,7 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
     assert _taken(name, plans) == takes
 
 
-@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("path", [*PATHS, "chunks"], indirect=True)
 @pytest.mark.parametrize("cell", BUILTIN_CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_forced_path_gradients(path, cell, bidirectional):
@@ -105,10 +120,12 @@ def test_forced_path_gradients(path, cell, bidirectional):
     assert _taken(name, plans) == (name != "fused" or cell != "gru")  # GRU never fuses
 
 
-@pytest.mark.parametrize("path", ["dense", "split"], indirect=True)
+@pytest.mark.parametrize("path", ["dense", "split", "chunks"], indirect=True)
 def test_forced_path_lstm_projection_gradients(path):
     name, plans = path
     errors = gradient_check("lstm", input_size=2, hidden_size=6, proj_size=3, lengths="random",
                             seq_len=4, batch=BATCH[name], seed=11)
     assert max(errors.values()) <= 1e-5
-    assert all(p.n == 1 for p in plans)  # the projection needs every unit at each step
+    # the projection needs every unit at each step
+    assert all(p.n == 1 for p in plans if not isinstance(p, bool))
+    assert name != "chunks" or any(p is True for p in plans)

@@ -40,6 +40,19 @@ DENSE_MIN_ELEMENTS = 131072
 FUSE_RATIO = 8
 
 
+#: rows (steps x sequences) of the chunks in which a backward keeps its pre-activation
+#: gradients and adds them to the weight gradients: the GEMMs stay large while the memory
+#: no longer grows with the sequence length (a (T, B, G) buffer before)
+CHUNK_ROWS = 512
+
+
+def chunk_buffers(steps: int, batch: int, width: int, dtype) -> np.ndarray:
+    """The chunk buffers ``(2, C, B, width)`` of a backward over ``steps`` steps of ``batch``
+    sequences (see :func:`~.kernels.common.chunk_slot`); one when a chunk holds every step."""
+    C = max(1, min(steps, CHUNK_ROWS // batch))
+    return np.empty((1 if C == steps else 2, C, batch, width), dtype=dtype)
+
+
 class StepPlan(NamedTuple):
     """How a built-in kernel runs one call: on ``n`` threads (unit ranges ``ranges``, one
     ``sync``), ``fused`` input and recurrent products, ``dense`` one-row products."""
@@ -134,17 +147,16 @@ class _ElmanBase(Cell):
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.empty_like(x)
+        dx = np.zeros_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        dg = np.zeros((T, B, H), dtype=x.dtype)
-        dgbuf = np.empty((2, B, H), dtype=x.dtype)
+        dg = chunk_buffers(T, B, H, x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, plan.n)
         run_split(lambda k: rnn_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
             a["h0"], y, dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dh_sq[k], dg, dgbuf, plan.dense, *plan.tail(k), k),
+            parts[k]["bias"], dh_sq[k], dg, plan.dense, *plan.tail(k), k),
             plan.n, plan.sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
@@ -219,12 +231,11 @@ class LSTMKernel(Cell):
         T, B, _ = x.shape
         H, P = cs.shape[2], y.shape[2]
         has_proj = a["has_proj"]
-        dx = np.empty_like(x)
+        dx = np.zeros_like(x)
         dh0 = np.empty((B, P), dtype=x.dtype)
         dc0 = np.empty((B, H), dtype=x.dtype)
-        dg = np.zeros((T, B, 4 * H), dtype=x.dtype)
-        dht = np.zeros((T, B, P) if has_proj else (0, B, P), dtype=x.dtype)
-        dgbuf = np.empty((2, B, 4 * H), dtype=x.dtype)
+        dg = chunk_buffers(T, B, 4 * H, x.dtype)
+        dht = chunk_buffers(T, B, P if has_proj else 0, x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, fusable=False, splittable=not has_proj)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,
@@ -234,7 +245,7 @@ class LSTMKernel(Cell):
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],
             dstate_n[1], dx, dh0, dc0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, dgbuf, plan.dense, *plan.tail(k), k),
+            parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, plan.dense, *plan.tail(k), k),
             plan.n, plan.sync)
         sum_parts(parts)
         add_bias_grads(grads, parts[0]["bias"])
@@ -281,9 +292,9 @@ class GRUKernel(Cell):
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.empty_like(x)
+        dx = np.zeros_like(x)
         dh0 = np.empty((B, H), dtype=x.dtype)
-        dg = np.zeros((T, B, 3 * H), dtype=x.dtype)
+        dg = chunk_buffers(T, B, 3 * H, x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)

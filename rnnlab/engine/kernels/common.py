@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
+from .blas import gemm_into
 from .gemm import apack_shape, empty_packed, gemm_packed, pack_b, pack_bt_units
 
 
@@ -249,6 +250,104 @@ def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1):
             firsts[k] = dgh[t, k]
     np.dot(firsts.T, h0, tmp)
     dw_hh += tmp
+
+
+@jit
+def chunk_slot(s, T, C):
+    """Chunk ``q`` and row ``k`` of step ``s`` in a backward that keeps the pre-activation
+    gradients of ``C`` steps at a time: steps run from ``T - 1`` down, so row ``k`` of chunk
+    ``q`` is step ``T - 1 - q * C - k``; a chunk is complete at ``k == C - 1`` or ``s == 0``.
+    Two chunk buffers alternate (``q % 2``): threads may still read one while the next fills
+    (one buffer when ``C == T``).
+    """
+    q = (T - 1 - s) // C
+    return q, T - 1 - s - q * C
+
+
+@jit
+def gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, out):
+    """``out[k - k0, b]`` for the rows ``k0 <= k < k1`` of a chunk (row ``k`` is step
+    ``s_top - k``): the row of ``seq (T, B, N)`` at the position sequence ``b`` has at that
+    step (with ``shift`` the position that fed it, or ``init[b]`` at its first), or zeros
+    where ``b`` has ended. ``out (>= k1 - k0, B, N)``."""
+    B = seq.shape[1]
+    N = out.shape[2]
+    for k in range(k0, k1):
+        for b in range(B):
+            L = lengths[b]
+            t = time_index(s_top - k, L, reverse)
+            dst = out[k - k0, b]
+            if t < 0:
+                for j in range(N):
+                    dst[j] = 0.0
+                continue
+            src = seq[t, b]
+            if shift:
+                p = prev_index(t, L, reverse)
+                src = seq[p, b] if p >= 0 else init[b]
+            for j in range(N):
+                dst[j] = src[j]
+
+
+@jit
+def scatter_steps(src, s_top, k0, k1, lengths, reverse, seq):
+    """The inverse of :func:`gather_steps` without ``shift``: ``seq[t, b] = src[k - k0, b]``
+    where sequence ``b`` is at position ``t`` at step ``s_top - k``; other rows untouched."""
+    B = seq.shape[1]
+    N = seq.shape[2]
+    for k in range(k0, k1):
+        for b in range(B):
+            t = time_index(s_top - k, lengths[b], reverse)
+            if t >= 0:
+                dst = seq[t, b]
+                row = src[k - k0, b]
+                for j in range(N):
+                    dst[j] = row[j]
+
+
+@jit
+def chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg):
+    """Input side of rows ``k0:k1`` of a chunk ``dgc (C, B, G)`` of pre-activation gradients
+    (row ``k`` is step ``s_top - k``, zero where a sequence has ended): ``dw_ih (G, I) +=
+    dg.T @ x`` over those rows and ``dx (T, B, I) = dg @ w_ih`` at their positions.
+    ``xg (C, B, I)`` scratch."""
+    n = k1 - k0
+    if n <= 0:
+        return
+    B, G = dgc.shape[1], dgc.shape[2]
+    I = x.shape[2]
+    gather_steps(x, x[0], False, s_top, k0, k1, lengths, reverse, xg)
+    d2 = dgc[k0:k1].reshape(n * B, G)
+    x2 = xg[:n].reshape(n * B, I)
+    gemm_into(d2.T, x2, dw_ih, 1.0)
+    gemm_into(d2, w_ih, x2, 0.0)
+    scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
+
+
+@jit
+def chunk_state_grads(dgc, s_top, k0, k1, seq, init, shift, lengths, reverse, dw, sg):
+    """``dw (G, N) += dg.T @ s`` over rows ``k0:k1`` of a chunk (see
+    :func:`chunk_input_grads`), ``s`` the rows :func:`gather_steps` takes from ``seq (T, B,
+    N)`` and ``init``: with ``shift``, the state that fed each step. ``sg (C, B, N)``
+    scratch."""
+    n = k1 - k0
+    if n <= 0:
+        return
+    B, G = dgc.shape[1], dgc.shape[2]
+    gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, sg)
+    gemm_into(dgc[k0:k1].reshape(n * B, G).T, sg[:n].reshape(n * B, seq.shape[2]), dw, 1.0)
+
+
+@jit
+def chunk_grads(dgc, s_top, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih, dw_hh, db, dx,
+                xg, hg):
+    """The parameter and input gradients of rows ``k0:k1`` of a chunk when one gradient
+    ``dgc (C, B, G)`` feeds input, recurrent weight and bias alike (Elman RNN, LSTM): see
+    :func:`chunk_input_grads` and :func:`chunk_state_grads`; ``db (G,) +=`` the rows' sum.
+    ``xg (C, B, I)``, ``hg (C, B, H)`` scratch."""
+    chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg)
+    chunk_state_grads(dgc, s_top, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
+    column_sums(dgc[k0:k1], db)
 
 
 @jit

@@ -14,12 +14,13 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    chunk_input_grads,
+    chunk_slot,
+    chunk_state_grads,
     cols_operand,
     column_sums,
-    input_grads,
     operand_product,
     prev_index,
-    recurrent_weight_grad,
     sigmoid,
     step_operands,
     step_preactivations,
@@ -89,22 +90,25 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
 def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, dx, dh0,
                  dw_ih, dw_hh, db_ih, db_hh, dh_sq, dg, dgbuf, dense, j0, j1, sync, nthreads,
                  part):
-    """BPTT over the sequence saved by :func:`gru_forward`, units ``j0:j1``; then thread
-    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
+    """BPTT over the sequence saved by :func:`gru_forward`, units ``j0:j1``; after each chunk
+    of steps (see :func:`~.common.chunk_slot`) thread ``part`` of ``nthreads`` adds its share
+    of the chunk's rows to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, h0 (B, H) as in the forward; y, gates, hlin
             its outputs; dy (T, B, H), dhn (B, H)
-    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over units
-            ``j0:j1`` (each thread its own: partial sums)
+    out:    dx (T, B, I) zero-filled by the caller, dh0 (B, H), dh_sq (T, B) squared norm of
+            dL/dh_t over units ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (3H, I), dw_hh (3H, H), db_ih (3H,), db_hh (3H,) accumulated (each
             thread its own buffers: they are partial sums)
-    work:   dg (T, B, 3H) zero-filled, dgbuf (2, B, 3H); both shared. ``dg`` first holds
-            the input-side pre-activation gradients, then (the n block times r) the
-            recurrent-side ones, so one buffer serves both.
+    work:   dg (1 or 2, C, B, 3H), dgbuf (2, B, 3H); both shared. ``dg`` holds chunks of ``C``
+            steps' input-side pre-activation gradients; a chunk's n block, times r,
+            becomes the recurrent side when its weight gradients are added. ``dgbuf`` holds
+            a step's recurrent side for the product that carries it back.
     """
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = y.shape[2]
     U = j1 - j0
+    C = dg.shape[1]
     dh = np.empty((B, U), dtype=x.dtype)
     dh[:] = dhn[:, j0:j1]
     direct = np.zeros((B, U), dtype=x.dtype)
@@ -112,24 +116,28 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
     bwork = np.empty(apack_shape(B, 3 * H), dtype=x.dtype)
+    xg = np.empty((C, B, I), dtype=x.dtype)
+    hg = np.empty((C, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         dgs = dgbuf[s % 2]
+        q, k = chunk_slot(s, T, C)
         for b in range(B):
             L = lengths[b]
             t = time_index(s, L, reverse)
             dhg = dgs[b]
-            dhr, dhz, dhn_ = dhg[j0:j1], dhg[H + j0:H + j1], dhg[2 * H + j0:2 * H + j1]
+            dxg = dg[q % 2, k, b]
             if t < 0:
-                dhr[:] = 0.0
-                dhz[:] = 0.0
-                dhn_[:] = 0.0
+                for gate in range(3):
+                    for j in range(gate * H + j0, gate * H + j1):
+                        dhg[j] = 0.0
+                        dxg[j] = 0.0
                 continue
+            dhr, dhz, dhn_ = dhg[j0:j1], dhg[H + j0:H + j1], dhg[2 * H + j0:2 * H + j1]
             p = prev_index(t, L, reverse)
             hp = y[p, b, j0:j1] if p >= 0 else h0[b, j0:j1]
             g = gates[t, b]
             gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
             a = hlin[t, b, j0:j1]
-            dxg = dg[t, b]
             dxr, dxz, dxn = dxg[j0:j1], dxg[H + j0:H + j1], dxg[2 * H + j0:2 * H + j1]
             dyb = dy[t, b, j0:j1]
             dhb = dh[b]
@@ -162,16 +170,19 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                 dirb = direct[b]
                 for j in range(U):
                     dhb[j] = rec[j] + dirb[j]
+        if k == C - 1 or s == 0:
+            k0, k1 = time_range(k + 1, part, nthreads)
+            chunk = dg[q % 2]
+            chunk_input_grads(chunk, s + k, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg)
+            column_sums(chunk[k0:k1], db_ih)
+            for kk in range(k0, k1):
+                for b in range(B):
+                    t = time_index(s + k - kk, lengths[b], reverse)
+                    if t >= 0:
+                        dn = chunk[kk, b, 2 * H:3 * H]
+                        r = gates[t, b, 0:H]
+                        for j in range(H):
+                            dn[j] *= r[j]
+            column_sums(chunk[k0:k1], db_hh)
+            chunk_state_grads(chunk, s + k, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
     dh0[:, j0:j1] = dh
-    barrier(sync, T + 1, nthreads)
-    t0, t1 = time_range(T, part, nthreads)
-    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
-    column_sums(dg[t0:t1], db_ih)
-    for t in range(t0, t1):
-        for b in range(B):
-            dn = dg[t, b, 2 * H:3 * H]
-            r = gates[t, b, 0:H]
-            for j in range(H):
-                dn[j] *= r[j]
-    column_sums(dg[t0:t1], db_hh)
-    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)

@@ -17,13 +17,13 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    chunk_grads,
+    chunk_slot,
+    chunk_state_grads,
     cols_operand,
-    column_sums,
     copy_active_rows,
-    input_grads,
     operand_product,
     prev_index,
-    recurrent_weight_grad,
     sigmoid,
     step_operands,
     step_preactivations,
@@ -117,24 +117,26 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
 
 @jit
 def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, gates, cs, ms,
-                  dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg, dht,
-                  dgbuf, dense, j0, j1, sync, nthreads, part):
-    """BPTT over the sequence saved by :func:`lstm_forward`, units ``j0:j1``; then thread
-    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
+                  dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg, dht, dense,
+                  j0, j1, sync, nthreads, part):
+    """BPTT over the sequence saved by :func:`lstm_forward`, units ``j0:j1``; after each
+    chunk of steps (see :func:`~.common.chunk_slot`) thread ``part`` of ``nthreads`` adds its
+    share of the chunk's rows to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0 as in the forward;
             y, gates, cs, ms its outputs; dy (T, B, P), dhn (B, P), dcn (B, H)
-    out:    dx (T, B, I), dh0 (B, P), dc0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over
-            units ``j0:j1`` (each thread its own: partial sums)
+    out:    dx (T, B, I) zero-filled by the caller, dh0 (B, P), dc0 (B, H), dh_sq (T, B)
+            squared norm of dL/dh_t over units ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (4H, I), dw_hh (4H, P), db (4H,), dw_hr (P, H) accumulated (each thread
             its own buffers: they are partial sums)
-    work:   dg (T, B, 4H) zero-filled, dgbuf (2, B, 4H), both shared; dht (T, B, P) the
-            total dL/dh_t when has_proj (else unused, may be empty)
+    work:   dg (1 or 2, C, B, 4H) shared: chunks of ``C`` steps' pre-activation gradients;
+            dht (1 or 2, C, B, P) likewise the total dL/dh_t when has_proj (else unused)
     """
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = cs.shape[2]
     P = y.shape[2]
     U = j1 - j0
+    C = dg.shape[1]
     q0, q1 = (0, P) if has_proj else (j0, j1)
     dh = np.empty((B, q1 - q0), dtype=x.dtype)
     dh[:] = dhn[:, q0:q1]
@@ -147,32 +149,42 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     bwork = np.empty(apack_shape(B, 4 * H), dtype=x.dtype)
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
     pwork = np.empty(apack_shape(B, P), dtype=x.dtype)
+    xg = np.empty((C, B, I), dtype=x.dtype)
+    hg = np.empty((C, B, P), dtype=x.dtype)
+    mg = np.empty((C if has_proj else 0, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
-        dgs = dgbuf[s % 2]
+        q, k = chunk_slot(s, T, C)
+        dgs = dg[q % 2, k]
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
-            if t < 0:
-                dhs[b] = 0.0
-                continue
-            dyb = dy[t, b, q0:q1]
-            dhb = dh[b]
             out = dhs[b]
-            for k in range(q1 - q0):
-                out[k] = dyb[k] + dhb[k]
-            dh_sq[t, b] = sum_squares(out)
+            if t < 0:
+                for j in range(q1 - q0):
+                    out[j] = 0.0
+            else:
+                dyb = dy[t, b, q0:q1]
+                dhb = dh[b]
+                for j in range(q1 - q0):
+                    out[j] = dyb[j] + dhb[j]
+                dh_sq[t, b] = sum_squares(out)
             if has_proj:
-                dht[t, b] = out
+                row = dht[q % 2, k, b]
+                for j in range(P):
+                    row[j] = out[j]
         if has_proj:
             step_product(dhs, wrb, dm, pwork)
         else:
-            dm[:] = dhs
+            for b in range(B):
+                for j in range(U):
+                    dm[b, j] = dhs[b, j]
         for b in range(B):
             L = lengths[b]
             t = time_index(s, L, reverse)
             d = dgs[b]
             if t < 0:
                 for gate in range(4):
-                    d[gate * H + j0:gate * H + j1] = 0.0
+                    for j in range(gate * H + j0, gate * H + j1):
+                        d[j] = 0.0
                 continue
             p = prev_index(t, L, reverse)
             cp = cs[p, b, j0:j1] if p >= 0 else c0[b, j0:j1]
@@ -196,23 +208,15 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 dgg[j] = dct * i_ * (1.0 - g_ * g_)
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
-            dgt = dg[t, b]
-            for gate in range(4):
-                src = d[gate * H + j0:gate * H + j1]
-                dst = dgt[gate * H + j0:gate * H + j1]
-                for j in range(U):
-                    dst[j] = src[j]
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
+        if k == C - 1 or s == 0:
+            k0, k1 = time_range(k + 1, part, nthreads)
+            chunk_grads(dg[q % 2], s + k, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih,
+                        dw_hh, db, dx, xg, hg)
+            if has_proj:
+                chunk_state_grads(dht[q % 2], s + k, k0, k1, ms, ms[0], False, lengths,
+                                  reverse, dw_hr, mg)
     dh0[:, q0:q1] = dh
     dc0[:, j0:j1] = dc
-    barrier(sync, T + 1, nthreads)
-    t0, t1 = time_range(T, part, nthreads)
-    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
-    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)
-    column_sums(dg[t0:t1], db)
-    if has_proj:
-        tmp = np.empty_like(dw_hr)
-        np.dot(dht.reshape(T * B, P).T, ms.reshape(T * B, H), tmp)
-        dw_hr += tmp

@@ -12,12 +12,11 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    chunk_grads,
+    chunk_slot,
     cols_operand,
-    column_sums,
     copy_active_rows,
-    input_grads,
     operand_product,
-    recurrent_weight_grad,
     step_operands,
     step_preactivations,
     sum_squares,
@@ -74,33 +73,39 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
 
 @jit
 def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih, dw_hh,
-                 db, dh_sq, dg, dgbuf, dense, j0, j1, sync, nthreads, part):
-    """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; then thread
-    ``part`` of ``nthreads`` adds its share of the steps to the weight gradients.
+                 db, dh_sq, dg, dense, j0, j1, sync, nthreads, part):
+    """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; after each chunk
+    of steps (see :func:`~.common.chunk_slot`) thread ``part`` of ``nthreads`` adds its share
+    of the chunk's rows to the weight gradients.
 
     in:     x, lengths, reverse, w_ih, w_hh, relu, h0 (B, H) as in the forward; y its
             output; dy (T, B, H), dhn (B, H)
-    out:    dx (T, B, I), dh0 (B, H), dh_sq (T, B) squared norm of dL/dh_t over units
-            ``j0:j1`` (each thread its own: partial sums)
+    out:    dx (T, B, I) zero-filled by the caller, dh0 (B, H), dh_sq (T, B) squared norm of
+            dL/dh_t over units ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated (each thread its own buffers:
             they are partial sums)
-    work:   dg (T, B, H) zero-filled, dgbuf (2, B, H); both shared
+    work:   dg (1 or 2, C, B, H) shared: chunks of ``C`` steps' pre-activation gradients
     """
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = y.shape[2]
     U = j1 - j0
+    C = dg.shape[1]
     dh = np.empty((B, U), dtype=x.dtype)
     dh[:] = dhn[:, j0:j1]
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
     bwork = np.empty(apack_shape(B, H), dtype=x.dtype)
+    xg = np.empty((C, B, I), dtype=x.dtype)
+    hg = np.empty((C, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
-        dgs = dgbuf[s % 2]
+        q, k = chunk_slot(s, T, C)
+        dgs = dg[q % 2, k]
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             d = dgs[b, j0:j1]
             if t < 0:
-                d[:] = 0.0
+                for j in range(U):
+                    d[j] = 0.0
                 continue
             yt = y[t, b, j0:j1]
             dyb = dy[t, b, j0:j1]
@@ -113,13 +118,11 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
                     d[j] = d[j] if yt[j] > 0.0 else 0.0
                 else:
                     d[j] = d[j] * (1.0 - yt[j] * yt[j])
-            dg[t, b, j0:j1] = d
         barrier(sync, T - s, nthreads)
         operand_product(dgs, wb, dhrec, bwork)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
+        if k == C - 1 or s == 0:
+            k0, k1 = time_range(k + 1, part, nthreads)
+            chunk_grads(dg[q % 2], s + k, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih,
+                        dw_hh, db, dx, xg, hg)
     dh0[:, j0:j1] = dh
-    barrier(sync, T + 1, nthreads)
-    t0, t1 = time_range(T, part, nthreads)
-    input_grads(dg, x, w_ih, dw_ih, dx, t0, t1)
-    recurrent_weight_grad(dg, y, h0, lengths, reverse, dw_hh, t0, t1)
-    column_sums(dg[t0:t1], db)
