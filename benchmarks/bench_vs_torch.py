@@ -164,26 +164,28 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def memory_child(lib: str, row: dict) -> None:
-    """Print how far one training step of ``lib`` raises the resident set above its level
-    before the step (MiB): after two warm-up steps, with what rnnlab keeps from the last
-    step released (torch frees its graph after backward); Linux only (resets VmHWM)."""
-    import gc
+def _tiny(row: Row) -> Row:
+    """The row with one sequence of two steps: same layers and kernels, little memory."""
+    return Row(row.kind, row.hidden, 1, 2, row.layers, row.bidirectional, row.input_size)
 
-    from rnnlab.engine.recurrent import Recurrent
+
+def memory_child(lib: str, row: dict) -> None:
+    """Print how far training steps of ``lib`` raise the resident set (MiB) above where it
+    stands once the library's code is loaded: after one training step of a two-step,
+    one-sequence problem with the same layers, so what it costs is what any step of this
+    size needs, including memory a library keeps from one step to the next (a level taken
+    after steps of the full size would credit that to it). Linux only (resets VmHWM)."""
+    import gc
 
     r = Row(**row)
     train = make_callables(r, jax_ok=False)[lib][1]
-    train()
-    train()
+    make_callables(_tiny(r), jax_ok=False)[lib][1]()
     gc.collect()
-    for obj in gc.get_objects():
-        if isinstance(obj, Recurrent):
-            obj.release()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = _status_kib("VmRSS")
-    train()
+    for _ in range(3):
+        train()
     print(json.dumps({"mib": (_status_kib("VmHWM") - before) / 1024}))
 
 
