@@ -67,6 +67,22 @@ def _sigmoid_impl(x):
 
 
 @jit
+def copy_vec(dst, src):
+    """``dst[:] = src`` for 1-D arrays of one length, as a loop. An array-to-array slice
+    assignment compiles a shape check with its error message: seconds of cold compile per
+    kernel that calls it."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@jit
+def copy_mat(dst, src):
+    """``dst[:] = src`` for 2-D arrays of one shape (see :func:`copy_vec`)."""
+    for i in range(dst.shape[0]):
+        copy_vec(dst[i], src[i])
+
+
+@jit
 def step_product(a, packed, c, work):
     """``c = a @ b`` for a packed ``b`` (see :mod:`.gemm`); ``work`` holds the packed ``a``.
 
@@ -89,7 +105,7 @@ def rows_operand(w, G, H, j0, j1, dense):
         return pack_bt_units(w, G, H, j0, j1), np.empty((0, K), dtype=w.dtype), True
     rows = np.empty((G * U, K), dtype=w.dtype)
     for g in range(G):
-        rows[g * U:(g + 1) * U] = w[g * H + j0:g * H + j1]
+        copy_mat(rows[g * U:(g + 1) * U], w[g * H + j0:g * H + j1])
     return empty_packed(K, 0, w.dtype), rows, True
 
 
@@ -110,9 +126,11 @@ def fused_operand(w_ih, w_hh, bias, G, H, j0, j1):
     pre-activation in one product (see :func:`fused_inputs`)."""
     I = w_ih.shape[1]
     wcat = np.empty((w_ih.shape[0], I + 1 + w_hh.shape[1]), dtype=w_ih.dtype)
-    wcat[:, :I] = w_ih
-    wcat[:, I] = bias
-    wcat[:, I + 1:] = w_hh
+    for r in range(wcat.shape[0]):
+        row = wcat[r]
+        copy_vec(row[:I], w_ih[r])
+        row[I] = bias[r]
+        copy_vec(row[I + 1:], w_hh[r])
     return rows_operand(wcat, G, H, j0, j1, False)
 
 
@@ -124,9 +142,10 @@ def fused_inputs(x, s, lengths, reverse, h, xh):
     for b in range(xh.shape[0]):
         t = time_index(s, lengths[b], reverse)
         if t >= 0:
-            xh[b, :I] = x[t, b]
-            xh[b, I] = 1.0
-            xh[b, I + 1:] = h[b]
+            row = xh[b]
+            copy_vec(row[:I], x[t, b])
+            row[I] = 1.0
+            copy_vec(row[I + 1:], h[b])
 
 
 @jit
@@ -205,7 +224,7 @@ def finish_backward(dgx, dgh, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw
     norms ``dh_sq (T, B)`` of the total ``dht (T, B, H)``, and the weight gradients and
     ``dx`` as GEMMs over all steps (see :func:`input_grads` and
     :func:`recurrent_weight_grad`; ``y`` and ``h0`` give the state that fed each step)."""
-    dh0[:] = dh
+    copy_mat(dh0, dh)
     row_sq_norms(dht, dh_sq)
     input_grads(dgx, x, w_ih, dw_ih, dx, 0, x.shape[0])
     recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh)
@@ -247,7 +266,7 @@ def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1):
     for k in range(B):
         t = lengths[k] - 1 if reverse else 0
         if t0 <= t < t1:
-            firsts[k] = dgh[t, k]
+            copy_vec(firsts[k], dgh[t, k])
     np.dot(firsts.T, h0, tmp)
     dw_hh += tmp
 
@@ -445,10 +464,7 @@ def gather_previous(seq, init, lengths, reverse, out):
                 out[t, b] = 0.0
                 continue
             p = prev_index(t, L, reverse)
-            if p < 0:
-                out[t, b] = init[b]
-            else:
-                out[t, b] = seq[p, b]
+            copy_vec(out[t, b], init[b] if p < 0 else seq[p, b])
 
 
 @jit

@@ -19,6 +19,8 @@ from .common import (
     chunk_state_grads,
     cols_operand,
     column_sums,
+    copy_mat,
+    copy_vec,
     operand_product,
     prev_index,
     sigmoid,
@@ -62,7 +64,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             h = cur[b, j0:j1]
             hnew = nxt[b, j0:j1]
             if t < 0:
-                hnew[:] = h
+                copy_vec(hnew, h)
                 continue
             g = gates[t, b]
             r = hw[b]
@@ -110,7 +112,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     U = j1 - j0
     C = dg.shape[1]
     dh = np.empty((B, U), dtype=x.dtype)
-    dh[:] = dhn[:, j0:j1]
+    copy_mat(dh, dhn[:, j0:j1])
     direct = np.zeros((B, U), dtype=x.dtype)
     dtot = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, U), dtype=x.dtype)
@@ -185,4 +187,4 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                             dn[j] *= r[j]
             column_sums(chunk[k0:k1], db_hh)
             chunk_state_grads(chunk, s + k, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
-    dh0[:, j0:j1] = dh
+    copy_mat(dh0[:, j0:j1], dh)

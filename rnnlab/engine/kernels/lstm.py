@@ -22,6 +22,8 @@ from .common import (
     chunk_state_grads,
     cols_operand,
     copy_active_rows,
+    copy_mat,
+    copy_vec,
     operand_product,
     prev_index,
     sigmoid,
@@ -60,7 +62,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     q0, q1 = (0, P) if has_proj else (j0, j1)
     wp, xh, work = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
     c = np.empty((B, U), dtype=x.dtype)
-    c[:] = c0[:, j0:j1]
+    copy_mat(c, c0[:, j0:j1])
     hw = np.empty((B, 4 * U), dtype=x.dtype)
     m = np.empty((B, U), dtype=x.dtype)
     hp = np.empty((B, P), dtype=x.dtype)
@@ -73,7 +75,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
-                nxt[b, q0:q1] = cur[b, q0:q1]
+                copy_vec(nxt[b, q0:q1], cur[b, q0:q1])
                 continue
             g = gates[t, b]
             r = hw[b]
@@ -107,11 +109,11 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             for b in range(B):
                 t = time_index(s, lengths[b], reverse)
                 if t >= 0:
-                    ms[t, b] = m[b]
-                    nxt[b] = hp[b]
-                    y[t, b] = hp[b]
+                    copy_vec(ms[t, b], m[b])
+                    copy_vec(nxt[b], hp[b])
+                    copy_vec(y[t, b], hp[b])
         barrier(sync, s + 1, nthreads)
-    cn[:, j0:j1] = c
+    copy_mat(cn[:, j0:j1], c)
     zero_invalid_units(gates, lengths, 4, H, j0, j1)
 
 
@@ -139,9 +141,9 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     C = dg.shape[1]
     q0, q1 = (0, P) if has_proj else (j0, j1)
     dh = np.empty((B, q1 - q0), dtype=x.dtype)
-    dh[:] = dhn[:, q0:q1]
+    copy_mat(dh, dhn[:, q0:q1])
     dc = np.empty((B, U), dtype=x.dtype)
-    dc[:] = dcn[:, j0:j1]
+    copy_mat(dc, dcn[:, j0:j1])
     dhs = np.zeros((B, q1 - q0), dtype=x.dtype)
     dm = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
@@ -168,15 +170,11 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                     out[j] = dyb[j] + dhb[j]
                 dh_sq[t, b] = sum_squares(out)
             if has_proj:
-                row = dht[q % 2, k, b]
-                for j in range(P):
-                    row[j] = out[j]
+                copy_vec(dht[q % 2, k, b], out)
         if has_proj:
             step_product(dhs, wrb, dm, pwork)
         else:
-            for b in range(B):
-                for j in range(U):
-                    dm[b, j] = dhs[b, j]
+            copy_mat(dm, dhs)
         for b in range(B):
             L = lengths[b]
             t = time_index(s, L, reverse)
@@ -218,5 +216,5 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
             if has_proj:
                 chunk_state_grads(dht[q % 2], s + k, k0, k1, ms, ms[0], False, lengths,
                                   reverse, dw_hr, mg)
-    dh0[:, q0:q1] = dh
-    dc0[:, j0:j1] = dc
+    copy_mat(dh0[:, q0:q1], dh)
+    copy_mat(dc0[:, j0:j1], dc)

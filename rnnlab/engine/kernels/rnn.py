@@ -16,6 +16,8 @@ from .common import (
     chunk_slot,
     cols_operand,
     copy_active_rows,
+    copy_mat,
+    copy_vec,
     operand_product,
     step_operands,
     step_preactivations,
@@ -55,7 +57,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
             t = time_index(s, lengths[b], reverse)
             h = nxt[b, j0:j1]
             if t < 0:
-                h[:] = cur[b, j0:j1]
+                copy_vec(h, cur[b, j0:j1])
                 continue
             v = zeros if fused else pre[t, b, j0:j1]
             r = hw[b]
@@ -91,7 +93,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     U = j1 - j0
     C = dg.shape[1]
     dh = np.empty((B, U), dtype=x.dtype)
-    dh[:] = dhn[:, j0:j1]
+    copy_mat(dh, dhn[:, j0:j1])
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
     bwork = np.empty(apack_shape(B, H), dtype=x.dtype)
@@ -125,4 +127,4 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
             k0, k1 = time_range(k + 1, part, nthreads)
             chunk_grads(dg[q % 2], s + k, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih,
                         dw_hh, db, dx, xg, hg)
-    dh0[:, j0:j1] = dh
+    copy_mat(dh0[:, j0:j1], dh)
