@@ -38,12 +38,14 @@ def _inputs_ok(params, x, lengths, state0, n_states) -> bool:
         return False
     dtype = x.dtype
     T, B = x.shape[0], x.shape[1]
-    if not all(_c_array(p, dtype) for p in params.values()):
-        return False
+    for p in params.values():
+        if not _c_array(p, dtype):
+            return False
     if not _c_array(lengths, _INT64) or lengths.shape != (B,) or len(state0) != n_states:
         return False
-    if not all(_c_array(s, dtype) and s.ndim == 2 and s.shape[0] == B for s in state0):
-        return False
+    for s in state0:
+        if not _c_array(s, dtype) or s.ndim != 2 or s.shape[0] != B:
+            return False
     from .kernels.common import lengths_within
 
     return lengths_within(lengths, T)

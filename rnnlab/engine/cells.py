@@ -147,7 +147,7 @@ class _ElmanBase(Cell):
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.zeros_like(x)
+        dx = np.zeros(x.shape, x.dtype)
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, H, x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
@@ -231,7 +231,7 @@ class LSTMKernel(Cell):
         T, B, _ = x.shape
         H, P = cs.shape[2], y.shape[2]
         has_proj = a["has_proj"]
-        dx = np.zeros_like(x)
+        dx = np.zeros(x.shape, x.dtype)
         dh0 = np.empty((B, P), dtype=x.dtype)
         dc0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 4 * H, x.dtype)
@@ -292,7 +292,7 @@ class GRUKernel(Cell):
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.zeros_like(x)
+        dx = np.zeros(x.shape, x.dtype)
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 3 * H, x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)

@@ -167,10 +167,11 @@ class Recurrent(Module):
                 out = out * mask
             masks.append(mask)
             inp = out
-        self._caches, self._masks, self._chunks = caches, masks, chunks
-        self._traces = [{} for _ in range(L * D)]
-        self._grad_sq = [[None] * len(chunks) for _ in range(L * D)]
-        self._layout = (unbatched, T, B)
+        # bookkeeping, not parameters: set past Module.__setattr__ (a call per field)
+        self.__dict__.update(_caches=caches, _masks=masks, _chunks=chunks,
+                             _traces=[{} for _ in range(L * D)],
+                             _grad_sq=[[None] * len(chunks) for _ in range(L * D)],
+                             _layout=(unbatched, T, B))
         out = inp
         if unbatched:
             out = out[:, 0, :]
@@ -256,7 +257,7 @@ class Recurrent(Module):
             dtop = dout
         dtop = np.ascontiguousarray(dtop)
         dfinal = self._final_grads(dh_n, B, unbatched)
-        dinit = [np.empty_like(f) for f in dfinal]
+        dinit = [np.empty(f.shape, f.dtype) for f in dfinal]
         chunks = self._chunks
         for layer in range(L - 1, -1, -1):
             mask = self._masks[layer]
@@ -328,7 +329,7 @@ class Recurrent(Module):
 
     def release(self) -> None:
         """Drop what the last forward kept for backward and :meth:`trace` (frees memory)."""
-        self._caches = self._masks = self._traces = self._grad_sq = None
+        self.__dict__.update(_caches=None, _masks=None, _traces=None, _grad_sq=None)
 
     # introspection ----------------------------------------------------------------------
     def trace(self, layer: int = 0, direction: int = 0) -> dict[str, np.ndarray]:
