@@ -382,14 +382,16 @@ if not numba.config.DISABLE_JIT:
         for t in range(shape[0]):
             i0 = t * TILE_ROWS
             rows = min(TILE_ROWS, M - i0)
+            tile = apack[t]
+            # row by row: contiguous reads of ``a`` (2-5x faster than column by column)
+            for i in range(rows):
+                src = a[i0 + i]
+                for k in range(K):
+                    tile[k, i] = src[k]
             # Rows the micro-kernel reads but does not store are zeroed (never denormal).
-            used = kernel_rows(rows)
-            for k in range(K):
-                dst = apack[t, k]
-                for i in range(rows):
-                    dst[i] = a[i0 + i, k]
-                for i in range(rows, used):
-                    dst[i] = 0.0
+            for i in range(rows, kernel_rows(rows)):
+                for k in range(K):
+                    tile[k, i] = 0.0
         return apack
 
     @jit
