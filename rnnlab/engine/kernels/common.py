@@ -34,9 +34,12 @@ _CLAMP = 7.90531110763549805
 _P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
       5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03)
 _Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+#: the activations may fuse a multiply and an add into one FMA (``contract``, nothing else of
+#: fastmath: NaN and Inf keep their meaning); it shortens their dependency chains
+_ACTIVATION_OPTIONS = {**JIT_OPTIONS, "fastmath": {"contract"}}
 
 
-@overload(tanh, jit_options=JIT_OPTIONS)
+@overload(tanh, jit_options=_ACTIVATION_OPTIONS)
 def _tanh_impl(x):
     if x != types.float32:
         return lambda x: math.tanh(x)
@@ -54,7 +57,7 @@ def _tanh_impl(x):
     return impl
 
 
-@overload(sigmoid, jit_options=JIT_OPTIONS)
+@overload(sigmoid, jit_options=_ACTIVATION_OPTIONS)
 def _sigmoid_impl(x):
     if x != types.float32:
         return lambda x: 1.0 / (1.0 + math.exp(-x))
@@ -64,6 +67,19 @@ def _sigmoid_impl(x):
         return half + half * tanh(half * x)
 
     return impl
+
+
+@jit
+def activate(dst, add, squash):
+    """``dst[j] = act(dst[j] + add[j])`` in place, ``act`` sigmoid, or tanh with ``squash``.
+    A loop of its own (two arrays, one activation) runs ~20% faster than the same work inside
+    a cell's update loop, whose many arrays keep the vectoriser busy with overlap checks."""
+    if squash:
+        for j in range(dst.shape[0]):
+            dst[j] = tanh(dst[j] + add[j])
+    else:
+        for j in range(dst.shape[0]):
+            dst[j] = sigmoid(dst[j] + add[j])
 
 
 @jit

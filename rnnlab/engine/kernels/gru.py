@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    activate,
     chunk_input_grads,
     chunk_slot,
     chunk_state_grads,
@@ -23,7 +24,6 @@ from .common import (
     copy_vec,
     operand_product,
     prev_index,
-    sigmoid,
     step_operands,
     step_preactivations,
     sum_squares,
@@ -68,19 +68,18 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
                 continue
             g = gates[t, b]
             r = hw[b]
+            activate(g[j0:j1], r[0:U], False)
+            activate(g[H + j0:H + j1], r[U:2 * U], False)
             gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
-            rr, rz, rn = r[0:U], r[U:2 * U], r[2 * U:3 * U]
+            rn = r[2 * U:3 * U]
             a = hlin[t, b, j0:j1]
             yt = y[t, b, j0:j1]
             for j in range(U):
-                r_ = sigmoid(gr[j] + rr[j])
-                z_ = sigmoid(gz[j] + rz[j])
                 a_ = rn[j] + bn[j]
-                n_ = tanh(gn[j] + r_ * a_)
-                gr[j] = r_
-                gz[j] = z_
+                n_ = tanh(gn[j] + gr[j] * a_)
                 gn[j] = n_
                 a[j] = a_
+                z_ = gz[j]
                 v = (1.0 - z_) * n_ + z_ * h[j]
                 hnew[j] = v
                 yt[j] = v

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import jit
 from .common import (
+    activate,
     chunk_grads,
     chunk_slot,
     chunk_state_grads,
@@ -26,7 +27,6 @@ from .common import (
     copy_vec,
     operand_product,
     prev_index,
-    sigmoid,
     step_operands,
     step_preactivations,
     step_product,
@@ -79,25 +79,18 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                 continue
             g = gates[t, b]
             r = hw[b]
+            for gate in range(4):
+                activate(g[gate * H + j0:gate * H + j1], r[gate * U:(gate + 1) * U], gate == 2)
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
-            ri, rf, rg, ro = r[0:U], r[U:2 * U], r[2 * U:3 * U], r[3 * U:4 * U]
             cb = c[b]
             ct = cs[t, b, j0:j1]
             mb = m[b]
             for j in range(U):
-                i_ = sigmoid(gi[j] + ri[j])
-                f_ = sigmoid(gf[j] + rf[j])
-                g_ = tanh(gg[j] + rg[j])
-                o_ = sigmoid(go[j] + ro[j])
-                gi[j] = i_
-                gf[j] = f_
-                gg[j] = g_
-                go[j] = o_
-                cnew = f_ * cb[j] + i_ * g_
+                cnew = gf[j] * cb[j] + gi[j] * gg[j]
                 cb[j] = cnew
                 ct[j] = cnew
-                mb[j] = o_ * tanh(cnew)
+                mb[j] = go[j] * tanh(cnew)
             if not has_proj:
                 hb = nxt[b, j0:j1]
                 yb = y[t, b, j0:j1]
