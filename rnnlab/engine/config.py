@@ -2,8 +2,9 @@
 
 Every kernel is compiled with :data:`JIT_OPTIONS`: cached on disk (so a second start does not
 recompile), ``nogil`` (so a UI thread keeps running while a worker is inside a kernel), the
-numpy error model (no zero-division branches that block vectorisation) and never fastmath
-(it would break NaN checks).
+numpy error model (no zero-division branches that block vectorisation) and no fastmath
+(it would break NaN checks). The activations alone add ``contract`` (see
+:mod:`rnnlab.engine.kernels.common`): fused multiply-adds, with NaN and Inf unchanged.
 """
 
 from __future__ import annotations
