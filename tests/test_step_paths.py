@@ -29,10 +29,10 @@ def path(request, monkeypatch):
         monkeypatch.setattr(cells, "FUSE_RATIO", 0)
     elif name == "dense":
         monkeypatch.setattr(cells, "DENSE_MIN_ELEMENTS", 0)
-    else:
-        if numba.config.DISABLE_JIT:
-            pytest.skip("interpreted kernels never split their units")
+    elif not numba.config.DISABLE_JIT:
         force_unit_split(monkeypatch, threads=2, min_units=2)
+    elif name == "split":
+        pytest.skip("interpreted kernels never split their units")
     plans = []
     if name == "chunks":
         monkeypatch.setattr(cells, "CHUNK_ROWS", CHUNK_STEPS * BATCH[name])
@@ -62,8 +62,9 @@ def _taken(name, plans):
         return any(p.fused for p in plans)
     if name == "dense":
         return any(p.dense for p in plans)
-    if name == "chunks":
-        return any(p is True for p in plans) and any(getattr(p, "n", 1) > 1 for p in plans)
+    if name == "chunks":  # split over threads too, where kernels are compiled
+        split = numba.config.DISABLE_JIT or any(getattr(p, "n", 1) > 1 for p in plans)
+        return any(p is True for p in plans) and split
     return any(p.n > 1 for p in plans)
 
 
