@@ -270,21 +270,18 @@ def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1):
     H = y.shape[2]
     if t1 < 0:
         t1 = T
-    tmp = np.empty_like(dw_hh)
     lo, hi = (t0, min(t1, T - 1)) if reverse else (max(t0, 1), t1)
     if hi > lo:
         n = (hi - lo) * B
         a = dgh[lo:hi]
         b = y[lo + 1:hi + 1] if reverse else y[lo - 1:hi - 1]
-        np.dot(a.reshape(n, G).T, b.reshape(n, H), tmp)
-        dw_hh += tmp
+        gemm_into(a.reshape(n, G).T, b.reshape(n, H), dw_hh, 1.0)
     firsts = np.zeros((B, G), dtype=dgh.dtype)
     for k in range(B):
         t = lengths[k] - 1 if reverse else 0
         if t0 <= t < t1:
             copy_vec(firsts[k], dgh[t, k])
-    np.dot(firsts.T, h0, tmp)
-    dw_hh += tmp
+    gemm_into(firsts.T, h0, dw_hh, 1.0)
 
 
 @jit
@@ -320,8 +317,7 @@ def gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, out):
             if shift:
                 p = prev_index(t, L, reverse)
                 src = seq[p, b] if p >= 0 else init[b]
-            for j in range(N):
-                dst[j] = src[j]
+            copy_vec(dst, src)
 
 
 @jit
@@ -329,15 +325,11 @@ def scatter_steps(src, s_top, k0, k1, lengths, reverse, seq):
     """The inverse of :func:`gather_steps` without ``shift``: ``seq[t, b] = src[k - k0, b]``
     where sequence ``b`` is at position ``t`` at step ``s_top - k``; other rows untouched."""
     B = seq.shape[1]
-    N = seq.shape[2]
     for k in range(k0, k1):
         for b in range(B):
             t = time_index(s_top - k, lengths[b], reverse)
             if t >= 0:
-                dst = seq[t, b]
-                row = src[k - k0, b]
-                for j in range(N):
-                    dst[j] = row[j]
+                copy_vec(seq[t, b], src[k - k0, b])
 
 
 @jit
@@ -489,10 +481,8 @@ def weight_grads(dgx, x, w_ih, dw_ih, dx):
     ``dgx (T, B, G)`` holds the input-side pre-activation gradients (0 at invalid steps)."""
     T, B, G = dgx.shape
     dgx2 = dgx.reshape(T * B, G)
-    tmp_ih = np.empty_like(dw_ih)
-    np.dot(dgx2.T, x.reshape(T * B, x.shape[2]), tmp_ih)
-    dw_ih += tmp_ih
-    np.dot(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]))
+    gemm_into(dgx2.T, x.reshape(T * B, x.shape[2]), dw_ih, 1.0)
+    gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
 
 
 @jit
