@@ -674,7 +674,7 @@ class MainWindow(QMainWindow):
             self._show_snapshot()
         self._refresh_placeholders()
 
-    def _show_snapshot(self, views=("hidden", "gates", "gradient", "task")) -> None:
+    def _show_snapshot(self, views=VIEWS[2:]) -> None:
         """Show the latest snapshot in the given snapshot views."""
         snap = self.snapshot
         k = min(self.hidden.layer, len(snap.layers) - 1)

@@ -96,7 +96,8 @@ def apack_shape(m, k):
 @jit
 def kernel_rows(rows):
     """Rows of ``apack`` the micro-kernel for a tile of ``rows`` rows reads (it stores
-    ``rows``): :func:`pack_a` zeroes the ones in between."""
+    ``rows``), which also names that micro-kernel: :func:`pack_a` zeroes the rows in
+    between, ``_gemm_core`` picks the kernel by it."""
     if rows <= 2:
         return rows
     if rows <= 4:
@@ -343,15 +344,16 @@ if not numba.config.DISABLE_JIT:
                     pf_n = max(0, min(share, lines - t * share))
                 pf_off = (p + 1) * panel_bytes + t * share * _LINE
                 c_t = c_ptr + i0 * ldc
-                if rows > MID_ROWS:
+                used = kernel_rows(rows)
+                if used == TILE_ROWS:
                     _tile_max(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
                               pf_n)
-                elif rows > 4:
+                elif used == MID_ROWS:
                     _tile_mid(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
                               pf_n)
-                elif rows > 2:
+                elif used == 4:
                     _tile4(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
-                elif rows == 2:
+                elif used == 2:
                     _tile2(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 else:
                     _tile1(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
