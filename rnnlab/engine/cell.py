@@ -27,28 +27,32 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INT64 = np.dtype(np.int64)
 
 
-def _c_array(a, dtype) -> bool:
-    return type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
+_lengths_within = None
 
 
 def _inputs_ok(params, x, lengths, state0, n_states) -> bool:
-    """Cheap yes/no version of :meth:`Cell.check_inputs` (the common, valid case)."""
-    if type(x) is not np.ndarray or x.ndim != 3 or x.dtype not in _FLOATS \
+    """Cheap yes/no version of :meth:`Cell.check_inputs` (the common, valid case); inline
+    checks, as it runs on every call of a cell."""
+    global _lengths_within
+    ndarray = np.ndarray
+    if type(x) is not ndarray or x.ndim != 3 or x.dtype not in _FLOATS \
             or not x.flags.c_contiguous:
         return False
     dtype = x.dtype
     T, B = x.shape[0], x.shape[1]
     for p in params.values():
-        if not _c_array(p, dtype):
+        if type(p) is not ndarray or p.dtype != dtype or not p.flags.c_contiguous:
             return False
-    if not _c_array(lengths, _INT64) or lengths.shape != (B,) or len(state0) != n_states:
+    if type(lengths) is not ndarray or lengths.dtype != _INT64 or lengths.shape != (B,) \
+            or not lengths.flags.c_contiguous or len(state0) != n_states:
         return False
     for s in state0:
-        if not _c_array(s, dtype) or s.ndim != 2 or s.shape[0] != B:
+        if type(s) is not ndarray or s.dtype != dtype or s.ndim != 2 or s.shape[0] != B \
+                or not s.flags.c_contiguous:
             return False
-    from .kernels.common import lengths_within
-
-    return lengths_within(lengths, T)
+    if _lengths_within is None:  # the kernels load on first use, not with this module
+        from .kernels.common import lengths_within as _lengths_within
+    return _lengths_within(lengths, T)
 
 
 @dataclass(frozen=True)

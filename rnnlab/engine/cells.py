@@ -53,6 +53,10 @@ def chunk_buffers(steps: int, batch: int, width: int, dtype) -> np.ndarray:
     return np.empty((1 if C == steps else 2, C, batch, width), dtype=dtype)
 
 
+#: the ``sync`` of every one-thread call: its barriers return at once and never touch it
+_SOLO_SYNC = new_sync()
+
+
 class StepPlan(NamedTuple):
     """How a built-in kernel runs one call: on ``n`` threads (unit ranges ``ranges``, one
     ``sync``), ``fused`` input and recurrent products, ``dense`` one-row products."""
@@ -76,7 +80,7 @@ def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
     ranges = unit_ranges(hidden, n)
     fused = fusable and batch > 1 and FUSE_RATIO * input_size <= state
     dense = batch == 1 and gates * (ranges[0][1] - ranges[0][0]) * state >= DENSE_MIN_ELEMENTS
-    return StepPlan(n, ranges, new_sync(), fused, dense)
+    return StepPlan(n, ranges, new_sync() if n > 1 else _SOLO_SYNC, fused, dense)
 
 
 def summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
@@ -205,7 +209,7 @@ class LSTMKernel(Cell):
         H = w_hh.shape[0] // 4
         P = w_hh.shape[1]
         has_proj = "weight_hr" in params
-        w_hr = params["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
+        w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         y = np.zeros((T, B, P), dtype=x.dtype)
         gates = (np.zeros if plan.fused else np.empty)((T, B, 4 * H), dtype=x.dtype)
@@ -240,7 +244,7 @@ class LSTMKernel(Cell):
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,
                              plan.n)
-        dw_hr = grads["weight_hr"] if has_proj else np.zeros((P, H), dtype=x.dtype)
+        dw_hr = grads["weight_hr"] if has_proj else a["w_hr"]
         run_split(lambda k: lstm_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],

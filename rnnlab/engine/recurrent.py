@@ -21,12 +21,16 @@ class CellContractError(RuntimeError):
     """A cell returned something its contract does not allow (wrong shape or dtype)."""
 
 
+def _builtin_cells() -> dict[str, type[Cell]]:
+    from .cells import BUILTIN_CELLS
+
+    return BUILTIN_CELLS
+
+
 def builtin_cell(name: str) -> type[Cell]:
     """A built-in cell class, without plugin discovery: torch's layers must not depend on
     plugin folders or on plugins being disabled."""
-    from .cells import BUILTIN_CELLS
-
-    return BUILTIN_CELLS[name]
+    return _builtin_cells()[name]
 
 
 def resolve_cell(cell, **options) -> Cell:
@@ -97,6 +101,9 @@ class Recurrent(Module):
                 self._layer_params.append(params)
         #: multiply-adds per sequence and timestep of each layer-direction (~ its weights)
         self._macs = [sum(p.data.size for p in ps.values()) for ps in self._layer_params]
+        #: whether each call checks what the cell returns: not for the built-in cells
+        #: themselves (not subclasses), whose tests hold them to the contract
+        self._check_cell = type(self.cell) not in _builtin_cells().values()
         self._caches = None
         self._masks = None
         self._traces = None
@@ -123,43 +130,48 @@ class Recurrent(Module):
             raise ValueError("x: expected at least one sequence, got an empty batch")
         if lengths is None:
             lens = np.empty(B, dtype=np.int64)
-            lens.fill(T)
+            lens.fill(T)  # np.full costs twice as much
         else:
             lens = check_lengths(np.atleast_1d(lengths), B, T)
         states = self._initial_states(hx, B, unbatched)
         self.release()
         limit_blas()
         L, D, H = self.num_layers, self.num_directions, self.output_size
+        cell, checked = self.cell, self._check_cell
         chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
         finals = [np.empty((L * D, B, s), dtype=self.dtype) for s in self.state_sizes]
-        caches = [[None] * len(chunks) for _ in range(L * D)]
+        caches = []
         masks = []
         inp = x
         for layer in range(L):
-            parts = [inp] if len(chunks) == 1 else [np.ascontiguousarray(inp[:, c])
-                                                    for c in chunks]
-            tasks = [(layer * D + d, ci) for d in range(D) for ci in range(len(chunks))]
+            tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
+                     for ci in range(len(chunks))]
+            single = len(tasks) == 1
+            parts = [inp] if single else [np.ascontiguousarray(inp[:, c]) for c in chunks]
 
             def run(task, parts=parts):
                 idx, ci = task
                 sl = chunks[ci]
                 params = {k: p.data for k, p in self._layer_params[idx].items()}
-                st0 = tuple(np.ascontiguousarray(s[idx, sl]) for s in states)
-                return self.cell.forward(params, parts[ci], lens[sl], st0, bool(idx % D))
+                st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
+                return cell.forward(params, parts[ci], lens[sl], st0, idx % D == 1)
 
             results = run_all(run, tasks, T * B * self._macs[layer * D] * D)
-            out = None if len(tasks) == 1 else np.empty((T, B, D * H), dtype=self.dtype)
-            for (idx, ci), (y, stn, cache) in zip(tasks, results):
+            out = None if single else np.empty((T, B, D * H), dtype=self.dtype)
+            for (idx, ci), (y, stn, _) in zip(tasks, results):
                 sl = chunks[ci]
-                self._check_outputs(y, stn, T, sl.stop - sl.start)
+                if checked:
+                    self._check_outputs(y, stn, T, sl.stop - sl.start)
                 for f, st in zip(finals, stn):
                     f[idx, sl] = st
-                caches[idx][ci] = cache
-                if out is None:
+                if single:
                     out = y.copy() if layer == L - 1 else y  # the last y is returned, and cached
                 else:
                     d = idx % D
                     out[:, sl, d * H:(d + 1) * H] = y
+            n = len(chunks)
+            done = [cache for _, _, cache in results]  # direction-major, as the tasks
+            caches += [done[d * n:(d + 1) * n] for d in range(D)]
             mask = None
             if self.training and self.dropout > 0.0 and layer < L - 1:
                 keep = 1.0 - self.dropout
@@ -168,10 +180,8 @@ class Recurrent(Module):
             masks.append(mask)
             inp = out
         # bookkeeping, not parameters: set past Module.__setattr__ (a call per field)
-        self.__dict__.update(_caches=caches, _masks=masks, _chunks=chunks,
-                             _traces=[{} for _ in range(L * D)],
-                             _grad_sq=[[None] * len(chunks) for _ in range(L * D)],
-                             _layout=(unbatched, T, B))
+        self.__dict__.update(_caches=caches, _masks=masks, _chunks=chunks, _traces={},
+                             _grad_sq=None, _layout=(unbatched, T, B))
         out = inp
         if unbatched:
             out = out[:, 0, :]
@@ -259,13 +269,17 @@ class Recurrent(Module):
         dfinal = self._final_grads(dh_n, B, unbatched)
         dinit = [np.empty(f.shape, f.dtype) for f in dfinal]
         chunks = self._chunks
+        cell, checked = self.cell, self._check_cell
+        grad_sq = [None] * (L * D)
         for layer in range(L - 1, -1, -1):
             mask = self._masks[layer]
             if mask is not None:
                 dtop = dtop * mask
-            tasks = [(layer * D + d, ci) for d in range(D) for ci in range(len(chunks))]
+            tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
+                     for ci in range(len(chunks))]
+            single = len(tasks) == 1
 
-            def run(task, dtop=dtop):
+            def run(task, dtop=dtop, single=single):
                 idx, ci = task
                 sl, d = chunks[ci], idx % D
                 pmap = self._layer_params[idx]
@@ -273,31 +287,34 @@ class Recurrent(Module):
                 # chunk 0 adds into .grad; the others into private buffers summed below
                 grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad)
                          for k, p in pmap.items()}
-                dy = dtop if D == 1 and len(chunks) == 1 else \
-                    np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
-                dstn = tuple(np.ascontiguousarray(f[idx, sl]) for f in dfinal)
-                cache = self._caches[idx][ci]
-                return self.cell.backward(params, cache, dy, dstn, grads), grads
+                dy = dtop if single else np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
+                dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
+                return cell.backward(params, self._caches[idx][ci], dy, dstn, grads), grads
 
             results = run_all(run, tasks, T * B * self._macs[layer * D] * D * 2)
             dx = None
             for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
                 sl = chunks[ci]
-                self._check_grads(dxi, dst0, dh_sq, self._caches[idx][ci])
+                if checked:
+                    self._check_grads(dxi, dst0, dh_sq, self._caches[idx][ci])
                 for a, st in zip(dinit, dst0):
                     a[idx, sl] = st
                 if ci:
                     for k, p in self._layer_params[idx].items():
                         p.grad += grads[k]
-                self._grad_sq[idx][ci] = dh_sq
-                self._traces[idx].pop("grad_h_norm", None)
-                if len(tasks) == 1:
+                if grad_sq[idx] is None:
+                    grad_sq[idx] = [None] * len(chunks)
+                grad_sq[idx][ci] = dh_sq
+                if single:
                     dx = dxi
                     continue
                 if dx is None:
                     dx = np.zeros((T, B, dxi.shape[2]), dtype=self.dtype)
                 dx[:, sl] += dxi
             dtop = dx
+        self.__dict__.update(_grad_sq=grad_sq)
+        for merged in self._traces.values():  # joined from an earlier backward: stale
+            merged.pop("grad_h_norm", None)
         if unbatched:
             dx = dtop[:, 0, :]
             dinit = [a[:, 0, :] for a in dinit]
@@ -346,12 +363,12 @@ class Recurrent(Module):
             raise IndexError(f"trace: expected layer < {self.num_layers} and direction < "
                              f"{self.num_directions}, got layer={layer}, direction={direction}")
         idx = layer * self.num_directions + direction
-        merged = self._traces[idx]
+        merged = self._traces.setdefault(idx, {})
         parts = [c.trace for c in self._caches[idx]]
         for key in parts[0]:
             if key not in merged:
                 merged[key] = _joined([p[key] for p in parts])
-        if "grad_h_norm" not in merged and self._grad_sq[idx][0] is not None:
+        if "grad_h_norm" not in merged and self._grad_sq is not None:
             merged["grad_h_norm"] = np.sqrt(_joined(self._grad_sq[idx]))
         return merged
 
