@@ -9,6 +9,7 @@ from rnnlab.engine.cell import ParamSpec
 from rnnlab.engine.cells import GRUKernel, LSTMKernel
 from rnnlab.engine.recurrent import GRU, LSTM, RNN, CellContractError, Recurrent
 from rnnlab.engine.registry import get_cell
+from rnnlab.engine.validate import all_finite
 
 I, H, T, B = 3, 4, 5, 2
 
@@ -67,6 +68,20 @@ def test_batch_first_shape_message(x):
 def test_float64_layer_refuses_float32(x):
     with pytest.raises(TypeError, match=r"x: expected dtype float64, got float32"):
         RNN(I, H, dtype=np.float64)(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ">f4"])
+@pytest.mark.parametrize("layout", ["c", "fortran", "strided"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_one_bad_value_anywhere(dtype, layout, bad):
+    base = np.arange(3 * 40 * 7, dtype=np.float64).reshape(3, 40, 7) / 7.0
+    for where in [(0, 0, 0), (1, 17, 3), (2, 39, 6)]:
+        a = base.astype(dtype)
+        a[where] = bad
+        a = {"c": a, "fortran": np.asfortranarray(a), "strided": a[:, :, ::3]}[layout]
+        assert not all_finite(a)
+        assert all_finite(np.where(np.isfinite(a), a, 0.0).astype(a.dtype))
+    assert all_finite(np.zeros((0, 3), dtype))
 
 
 # --- lengths ------------------------------------------------------------------------------
