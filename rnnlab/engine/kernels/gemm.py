@@ -68,6 +68,10 @@ TILE_ROWS = 12 if VECTOR_REGISTERS >= 32 else 6
 #: rows of the middle micro-kernel (between 4 and ``TILE_ROWS``)
 MID_ROWS = 8 if VECTOR_REGISTERS >= 32 else 5
 
+#: :func:`gemm_packed` reads ``a`` in place up to this many rows rather than packing it:
+#: packing a row or two costs more than it saves
+DIRECT_ROWS = 2
+
 #: Panels per chunk of work in :func:`gemm_packed_parallel`.
 PARALLEL_PANELS = 8
 
@@ -95,9 +99,8 @@ def apack_shape(m, k):
 
 @jit
 def kernel_rows(rows):
-    """Rows of ``apack`` the micro-kernel for a tile of ``rows`` rows reads (it stores
-    ``rows``), which also names that micro-kernel: :func:`pack_a` zeroes the rows in
-    between, ``_gemm_core`` picks the kernel by it."""
+    """Rows of the micro-kernel that serves a tile of ``rows`` rows (it computes that many
+    and stores ``rows``): ``_gemm_core`` picks the kernel by it."""
     if rows <= 2:
         return rows
     if rows <= 4:
@@ -164,36 +167,41 @@ if not numba.config.DISABLE_JIT:
                                       ir.Constant(ir.VectorType(i32, vec_type.count),
                                                   [0] * vec_type.count))
 
-    def _make_tile(mr, ks):
-        """Micro-kernel for up to ``mr`` rows over one panel, ``ks`` accumulator sets.
+    def _make_tile(mr, ks, panels=1):
+        """Micro-kernel for up to ``mr`` rows over ``panels`` adjacent panels, ``ks``
+        accumulator sets.
 
-        ``tile(apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``: tile
-        ``t`` of ``apack`` times panel ``p`` of ``packed``. Sets (or adds to) ``rows`` rows
-        (``1 <= rows <= mr``) of ``c``, given by the address of its first tile row and its row
-        stride ``ldc`` in bytes, in the columns ``p * NR : p * NR + nr`` (``1 <= nr <= NR``).
-        ``ks > 1`` splits ``K`` over independent accumulators (for few rows, where one chain
-        per accumulator would wait on the FMA latency). With ``ks == 1`` it also prefetches
-        ``pf_n`` cache lines (at most ``2 * K``) from ``pf_off`` bytes into ``packed`` to L2.
+        ``tile(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
+        pf_n)``: ``rows`` rows of ``a`` (``1 <= rows <= mr``; row ``i`` at column ``k`` is
+        the element at byte ``a_ptr + i * a_rs + k * a_ks``: a packed tile or ``a`` itself)
+        times panels ``p : p + panels`` of ``packed``. Sets (or adds to) those rows of ``c``,
+        given by the address of its first row and its row stride ``ldc`` in bytes, in the
+        columns ``p * NR : p * NR + nr`` (``1 <= nr <= panels * NR``). Rows ``rows..mr`` are
+        computed from row ``rows - 1`` and never stored, so nothing past ``a`` is read.
+        ``ks > 1`` splits ``K`` over independent accumulators, as do several panels (for
+        few rows, where one chain per accumulator would wait on the FMA latency). With
+        ``ks == 1`` it also prefetches ``pf_n`` cache lines (at most ``2 * K``) from
+        ``pf_off`` bytes into ``packed`` to L2.
         """
         nv = PANEL_VECTORS
+        cols = panels * nv  # accumulator vectors per row
 
         @intrinsic
-        def tile(typingctx, apack, t, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
-                 pf_n):
+        def tile(typingctx, a_ptr, a_rs, a_ks, packed, c_ptr, ldc, rows, p, nr, accumulate,
+                 pf_off, pf_n):
             if not (isinstance(packed, types.Array) and packed.ndim == 3
-                    and packed.dtype in (types.float32, types.float64)
-                    and isinstance(apack, types.Array) and apack.ndim == 3
-                    and apack.dtype == packed.dtype):
+                    and packed.dtype in (types.float32, types.float64)):
                 return None
-            sig = types.void(apack, types.intp, packed, types.intp, types.intp, types.intp,
-                             types.intp, types.intp, types.boolean, types.intp, types.intp)
+            sig = types.void(types.intp, types.intp, types.intp, packed, types.intp,
+                             types.intp, types.intp, types.intp, types.intp, types.boolean,
+                             types.intp, types.intp)
 
             def codegen(context, builder, signature, args):
-                a_arr = context.make_array(signature.args[0])(context, builder, args[0])
-                p_arr = context.make_array(signature.args[2])(context, builder, args[2])
-                _, t_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, pf_n_v = args
+                p_arr = context.make_array(signature.args[3])(context, builder, args[3])
+                a0, a_rs_v, a_ks_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, \
+                    pf_n_v = args
 
-                elt = context.get_data_type(signature.args[2].dtype)
+                elt = context.get_data_type(signature.args[3].dtype)
                 size = context.get_abi_sizeof(elt)
                 width = VECTOR_BYTES // size
                 vec = ir.VectorType(elt, width)
@@ -227,28 +235,32 @@ if not numba.config.DISABLE_JIT:
                     value.set_metadata("invariant.load", invariant)
                     return value
 
-                a_s0 = cgutils.unpack_tuple(builder, a_arr.strides, 3)[0]
                 p_s0 = cgutils.unpack_tuple(builder, p_arr.strides, 3)[0]
                 k_len = cgutils.unpack_tuple(builder, p_arr.shape, 3)[1]
-                a_tile = at(a_arr.data, builder.mul(t_v, a_s0))
-                panel = at(p_arr.data, builder.mul(p_v, p_s0))
+                last = builder.sub(rows_v, const(1))
+                a_rows = [at(builder.inttoptr(a0, i8p), builder.mul(
+                    builder.select(builder.icmp_signed("<", const(i), rows_v), const(i), last),
+                    a_rs_v)) for i in range(mr)]
+                bases = [at(p_arr.data, builder.mul(builder.add(p_v, const(q)), p_s0))
+                         for q in range(panels)]
                 zero = ir.Constant(vec, [ir.Constant(elt, 0.0)] * width)
-                accs = [[[cgutils.alloca_once_value(builder, zero) for _ in range(nv)]
+                accs = [[[cgutils.alloca_once_value(builder, zero) for _ in range(cols)]
                          for _ in range(mr)] for _ in range(ks)]
 
                 def step(k, s):
-                    """Accumulate row ``k`` of the panel into accumulator set ``s``."""
-                    bk = at(panel, builder.mul(k, const(nv * VECTOR_BYTES)))
-                    bvs = [load(at(bk, const(j * VECTOR_BYTES)), vec) for j in range(nv)]
-                    ak = at(a_tile, builder.mul(k, const(TILE_ROWS * size)))
+                    """Accumulate row ``k`` of the panels into accumulator set ``s``."""
+                    off = builder.mul(k, const(nv * VECTOR_BYTES))
+                    bvs = [load(at(bases[j // nv], builder.add(off, const(
+                        (j % nv) * VECTOR_BYTES))), vec) for j in range(cols)]
+                    ak = builder.mul(k, a_ks_v)
                     for i in range(mr):
-                        sv = _splat(builder, load(at(ak, const(i * size)), elt), vec)
-                        for j in range(nv):
+                        sv = _splat(builder, load(at(a_rows[i], ak), elt), vec)
+                        for j in range(cols):
                             slot = accs[s][i][j]
                             builder.store(builder.call(fma, [sv, bvs[j], builder.load(slot)]),
                                           slot)
 
-                if ks == 1:
+                if ks == 1 and panels == 1:
                     pf_base = builder.gep(builder.bitcast(p_arr.data, i8p), [pf_off_v])
                     with cgutils.for_range(builder, k_len) as loop:
                         k = loop.index
@@ -275,12 +287,13 @@ if not numba.config.DISABLE_JIT:
                 # panels use plain loads and stores: masked ones are microcoded on some CPUs.
                 lanes = ir.Constant(ir.VectorType(intp, width), [const(q) for q in range(width)])
                 masks = [builder.icmp_signed("<", lanes, _splat(
-                    builder, builder.sub(nr_v, const(j * width)), lanes.type)) for j in range(nv)]
+                    builder, builder.sub(nr_v, const(j * width)), lanes.type))
+                    for j in range(cols)]
                 align = ir.Constant(i32, size)
                 c_base = builder.inttoptr(c0, i8p)
                 col0 = builder.mul(builder.mul(p_v, const(nv * width)), const(size))
                 for i in range(mr):
-                    for j in range(nv):
+                    for j in range(cols):
                         total = builder.load(accs[0][i][j])
                         for s in range(1, ks):
                             total = builder.fadd(total, builder.load(accs[s][i][j]))
@@ -291,7 +304,7 @@ if not numba.config.DISABLE_JIT:
                         valid = builder.icmp_signed("<", const(i), rows_v)
                         with builder.if_then(valid, likely=True):
                             crow = at(c_base, builder.add(builder.mul(const(i), ldc_v), col0))
-                            for j in range(nv):
+                            for j in range(cols):
                                 ptr = builder.bitcast(at(crow, const(j * VECTOR_BYTES)),
                                                       vec.as_pointer())
                                 total = builder.load(accs[0][i][j])
@@ -305,7 +318,7 @@ if not numba.config.DISABLE_JIT:
                                 else:
                                     builder.store(total, ptr, align=size)
 
-                full = builder.icmp_signed("==", nr_v, const(nv * width))
+                full = builder.icmp_signed("==", nr_v, const(cols * width))
                 with builder.if_else(full, likely=True) as (whole, edge):
                     with whole:
                         write(False)
@@ -317,6 +330,9 @@ if not numba.config.DISABLE_JIT:
 
         return tile
 
+    #: panels one call of the one-row micro-kernel covers: 8 independent accumulators
+    ROW_PANELS = 4
+    _row = _make_tile(1, 1, ROW_PANELS)
     _tile1 = _make_tile(1, 4)
     _tile2 = _make_tile(2, 2)
     _tile4 = _make_tile(4, 1)
@@ -324,16 +340,28 @@ if not numba.config.DISABLE_JIT:
     _tile_max = _make_tile(TILE_ROWS, 1)
 
     @jit
-    def _gemm_core(apack, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
-        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``, ``c`` given by the address of
-        its first element and its row stride in bytes (compiled once per dtype)."""
+    def _gemm_core(a_ptr, a_rs, a_ks, a_ts, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``; ``a`` and ``c`` given by the
+        address of their first element, ``a``'s strides in bytes between rows, columns and
+        tiles of :data:`TILE_ROWS` rows (a packed ``a`` or ``a`` itself), ``c``'s row stride
+        in bytes (compiled once per dtype)."""
         if M <= 0 or p1 <= p0:
+            return
+        NR = packed.shape[2]
+        if M == 1:
+            p = p0
+            while p + ROW_PANELS <= p1:
+                nr = min(ROW_PANELS * NR, N - p * NR)
+                _row(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, 1, p, nr, accumulate, 0, 0)
+                p += ROW_PANELS
+            for q in range(p, p1):
+                _tile1(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, 1, q, min(NR, N - q * NR),
+                       accumulate, 0, 0)
             return
         tiles = (M + TILE_ROWS - 1) // TILE_ROWS
         panel_bytes = packed.strides[0]
         lines = panel_bytes // _LINE
         share = (lines + tiles - 1) // tiles
-        NR = packed.shape[2]
         for p in range(p0, p1):
             nr = min(NR, N - p * NR)
             for t in range(tiles):
@@ -343,20 +371,24 @@ if not numba.config.DISABLE_JIT:
                 if p + 1 < p1:
                     pf_n = max(0, min(share, lines - t * share))
                 pf_off = (p + 1) * panel_bytes + t * share * _LINE
+                a_t = a_ptr + t * a_ts
                 c_t = c_ptr + i0 * ldc
                 used = kernel_rows(rows)
                 if used == TILE_ROWS:
-                    _tile_max(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
-                              pf_n)
+                    _tile_max(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
+                              pf_off, pf_n)
                 elif used == MID_ROWS:
-                    _tile_mid(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off,
-                              pf_n)
+                    _tile_mid(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
+                              pf_off, pf_n)
                 elif used == 4:
-                    _tile4(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    _tile4(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
+                           pf_off, pf_n)
                 elif used == 2:
-                    _tile2(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    _tile2(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
+                           pf_off, pf_n)
                 else:
-                    _tile1(apack, t, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
+                    _tile1(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
+                           pf_off, pf_n)
 
     @jit
     def gemm_apacked(apack, packed, c, accumulate, p0, p1):
@@ -367,13 +399,22 @@ if not numba.config.DISABLE_JIT:
         thread on disjoint panel ranges. No checks (see :func:`check_packed`).
         in: apack (T, K, TILE_ROWS), packed (NP, K, NR); in-out: c (M, N) rows contiguous
         """
-        _gemm_core(apack, c.shape[0], packed, np.int64(c.ctypes.data), c.strides[0],
-                   c.shape[1], bool(accumulate), int(p0), int(p1))
+        _gemm_core(np.int64(apack.ctypes.data), apack.strides[2], apack.strides[1],
+                   apack.strides[0], c.shape[0], packed, np.int64(c.ctypes.data),
+                   c.strides[0], c.shape[1], bool(accumulate), int(p0), int(p1))
+
+    @jit
+    def gemm_direct(a, packed, c, accumulate):
+        """``c (M, N) (+)= a (M, K) @ b`` reading ``a`` in place, rows contiguous (no
+        packing: what :func:`gemm_packed` does for few rows). No checks."""
+        _gemm_core(np.int64(a.ctypes.data), a.strides[0], a.itemsize,
+                   TILE_ROWS * a.strides[0], a.shape[0], packed, np.int64(c.ctypes.data),
+                   c.strides[0], c.shape[1], bool(accumulate), 0, packed.shape[0])
 
     @jit
     def pack_a(a, out=None):
         """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)``; returns it. Rows past ``M`` are
-        zero as far as the micro-kernels read them (the rest is left as it was).
+        left as they were: the micro-kernels never read them.
 
         out: optional preallocated ``apack`` of :func:`apack_shape` and ``a``'s dtype.
         """
@@ -390,10 +431,6 @@ if not numba.config.DISABLE_JIT:
                 src = a[i0 + i]
                 for k in range(K):
                     tile[k, i] = src[k]
-            # Rows the micro-kernel reads but does not store are zeroed (never denormal).
-            for i in range(rows, kernel_rows(rows)):
-                for k in range(K):
-                    tile[k, i] = 0.0
         return apack
 
     @jit
@@ -478,10 +515,14 @@ else:
         shape = apack_shape(M, K)
         apack = np.empty(shape, dtype=a.dtype) if out is None else out
         _check_shape(apack, shape, "pack_a: out does not have the shape apack_shape(M, K)")
-        padded = np.zeros((shape[0] * TILE_ROWS, K), dtype=a.dtype)
-        padded[:M] = a
-        apack[...] = padded.reshape(shape[0], TILE_ROWS, K).transpose(0, 2, 1)
+        for t in range(shape[0]):
+            rows = a[t * TILE_ROWS:(t + 1) * TILE_ROWS]
+            apack[t, :, :rows.shape[0]] = rows.T
         return apack
+
+    def gemm_direct(a, packed, c, accumulate):
+        """``c (+)= a @ b`` reading ``a`` in place (NumPy)."""
+        gemm_apacked(pack_a(a), packed, c, accumulate, 0, packed.shape[0])
 
     def pack_b(b, out=None):
         """Pack ``b (K, N)`` (any strides); returns ``packed (NP, K, NR)`` (NumPy)."""
@@ -514,9 +555,12 @@ def gemm_packed(a, packed, c, accumulate, work=None):
     in:     a (M, K) rows contiguous, packed (NP, K, NR), accumulate bool
     out:    c (M, N) rows contiguous (in-out when ``accumulate``)
     work:   optional apack_shape(M, K) buffer of a's dtype for the packed ``a`` (allocated
-            per call when omitted)
+            per call when omitted; unused up to :data:`DIRECT_ROWS` rows)
     """
     check_packed(a, packed, c)
+    if a.shape[0] <= DIRECT_ROWS:
+        gemm_direct(a, packed, c, accumulate)
+        return
     apack = pack_a(a, work)
     gemm_apacked(apack, packed, c, accumulate, 0, packed.shape[0])
 
