@@ -40,19 +40,17 @@ QUICK = [(32, 512, 2048), (32, 128, 512), (32, 32, 128), (1, 512, 2048)]
 
 def _build():
     from rnnlab.engine.config import jit
-    from rnnlab.engine.kernels.gemm import apack_shape, gemm_packed, gemm_packed_parallel
+    from rnnlab.engine.kernels.gemm import gemm_packed, gemm_packed_parallel
 
     @jit
     def ours(a, packed, c, reps):
-        work = np.empty(apack_shape(a.shape[0], a.shape[1]), a.dtype)
         for _ in range(reps):
-            gemm_packed(a, packed, c, False, work)
+            gemm_packed(a, packed, c, False)
 
     @jit
     def ours2(a, packed, c, reps):
-        work = np.empty(apack_shape(a.shape[0], a.shape[1]), a.dtype)
         for _ in range(reps):
-            gemm_packed_parallel(a, packed, c, False, work)
+            gemm_packed_parallel(a, packed, c, False)
 
     @jit
     def dot(a, w, c, reps):

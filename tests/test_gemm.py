@@ -17,15 +17,12 @@ from rnnlab.engine.config import jit
 from rnnlab.engine.kernels.blas import gemm_into
 from rnnlab.engine.kernels.gemm import (
     PANEL_VECTORS,
-    TILE_ROWS,
     VECTOR_BYTES,
-    apack_shape,
     check_packed,
     empty_packed,
-    gemm_apacked,
     gemm_packed,
     gemm_packed_parallel,
-    pack_a,
+    gemm_panels,
     pack_b,
     pack_bt,
     packed_shape,
@@ -59,7 +56,6 @@ def test_panel_layout_constants():
     assert panel_width(4) == nr and panel_width(8) == nr // 2
     assert packed_shape(5, nr + 1, 4) == (2, 5, nr)
     assert packed_shape(5, nr, 8) == (2, 5, nr // 2)
-    assert apack_shape(TILE_ROWS + 1, 5) == (2, 5, TILE_ROWS)
     p = empty_packed(7, nr + 8, np.float32)
     assert p.shape == (2, 7, nr) and p.dtype == np.float32
     assert p.ctypes.data % 64 == 0 and p.flags.c_contiguous
@@ -89,24 +85,6 @@ def test_pack_b_and_pack_bt_agree_for_every_layout(dtype, rng):
     wide = rng.standard_normal((2 * N, K + 3)).astype(dtype)
     view = wide[::2, 1:K + 1]
     np.testing.assert_array_equal(pack_bt(view), pack_b(np.ascontiguousarray(view.T)))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_pack_a_layout(dtype, rng):
-    M, K = 2 * TILE_ROWS + 5, 7
-    a = rng.standard_normal((M, K)).astype(dtype)
-    apack = pack_a(a)
-    assert apack.shape == apack_shape(M, K)
-    for t in range(apack.shape[0]):
-        for i in range(min(TILE_ROWS, M - t * TILE_ROWS)):
-            np.testing.assert_array_equal(apack[t, :, i], a[t * TILE_ROWS + i])
-    out = np.full(apack_shape(M, K), np.nan, dtype)
-    pack_a(a, out)
-    np.testing.assert_array_equal(out[:-1], apack[:-1])
-    np.testing.assert_array_equal(out[-1, :, :5], apack[-1, :, :5])
-    assert np.isnan(out[-1, :, 5:]).all()  # rows past M: left as they were, never read
-    with pytest.raises(ValueError):
-        pack_a(a, np.empty(apack_shape(M + TILE_ROWS, K), dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -175,33 +153,30 @@ def test_panel_ranges_compose(dtype, rng):
     packed = pack_bt(w)
     c = np.full((M, N), np.nan, dtype)
     check_packed(a, packed, c)
-    apack = pack_a(a)
     NP = packed.shape[0]
     for p0, p1 in [(0, 1), (1, NP - 1), (NP - 1, NP)]:
-        gemm_apacked(apack, packed, c, False, p0, p1)
+        gemm_panels(a, packed, c, False, p0, p1)
     want = _reference(a, w.T, c, False)
     _assert_close(c, want, dtype, K)
-    gemm_apacked(apack, packed, c, True, 0, NP)
+    gemm_panels(a, packed, c, True, 0, NP)
     _assert_close(c, 2 * want, dtype, K)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_workspace_and_parallel_match(dtype, accumulate, rng):
+def test_serial_and_parallel_match(dtype, accumulate, rng):
     for M, K, N in [(1, 40, 300), (7, 64, 33), (32, 128, 512), (45, 17, 1000)]:
         a = rng.standard_normal((M, K)).astype(dtype)
         w = rng.standard_normal((N, K)).astype(dtype)
         c0 = rng.standard_normal((M, N)).astype(dtype)
         packed = pack_bt(w)
         want = _reference(a, w.T, c0, accumulate)
-        work = np.full(apack_shape(M, K), np.nan, dtype)
-        for fn, extra in ((gemm_packed, (work,)), (gemm_packed_parallel, ()),
-                          (gemm_packed_parallel, (work,))):
+        for fn in (gemm_packed, gemm_packed_parallel):
             c = c0.copy()
-            fn(a, packed, c, accumulate, *extra)
+            fn(a, packed, c, accumulate)
             _assert_close(c, want, dtype, K)
     with pytest.raises(ValueError):
-        gemm_packed(a, packed, c, False, np.empty(apack_shape(M + 20, K), dtype))
+        gemm_packed(a[:, 1:], packed, c, False)
 
 
 def test_degenerate_sizes(rng):
@@ -219,9 +194,8 @@ def _sequence(h0, w, steps, out):
     """A recurrent loop as the sequence kernels run it: pack once, one product per step."""
     packed = pack_bt(w)
     h = h0.copy()
-    work = np.empty(apack_shape(h.shape[0], h.shape[1]), h.dtype)
     for _ in range(steps):
-        gemm_packed(h, packed, out, False, work)
+        gemm_packed(h, packed, out, False)
         for i in range(h.shape[0]):
             for j in range(h.shape[1]):
                 h[i, j] = 0.5 * out[i, j]

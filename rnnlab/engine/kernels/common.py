@@ -13,7 +13,7 @@ from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
 from .blas import gemm_into
-from .gemm import apack_shape, empty_packed, gemm_packed, pack_b, pack_bt_units
+from .gemm import empty_packed, gemm_packed, pack_b, pack_bt_units
 
 
 def tanh(x):
@@ -99,14 +99,14 @@ def copy_mat(dst, src):
 
 
 @jit
-def step_product(a, packed, c, work):
-    """``c = a @ b`` for a packed ``b`` (see :mod:`.gemm`); ``work`` holds the packed ``a``.
+def step_product(a, packed, c):
+    """``c = a @ b`` for a packed ``b`` (see :mod:`.gemm`).
 
     Serial on purpose: a parallel region per timestep costs more than it gains below
     hidden ~512, and functions calling Numba's parallel code cannot be cached. Threads are
     used across sequences and directions instead (:mod:`rnnlab.engine.recurrent`).
     """
-    gemm_packed(a, packed, c, False, work)
+    gemm_packed(a, packed, c, False)
 
 
 @jit
@@ -165,12 +165,12 @@ def fused_inputs(x, s, lengths, reverse, h, xh):
 
 
 @jit
-def operand_product(a, op, c, work):
+def operand_product(a, op, c):
     """``c (M, N) = a (M, K) @ b`` for ``op`` from :func:`rows_operand` or
-    :func:`cols_operand` (``M == 1`` if it is dense); ``work`` holds the packed ``a``."""
+    :func:`cols_operand` (``M == 1`` if it is dense)."""
     packed, dense, transposed = op
     if dense.shape[0] == 0:
-        gemm_packed(a, packed, c, False, work)
+        gemm_packed(a, packed, c, False)
     elif transposed:
         np.dot(a[0], dense.T, c[0])
     else:
@@ -181,33 +181,31 @@ def operand_product(a, op, c, work):
 def step_operands(x, w_ih, w_hh, bias, G, H, j0, j1, fused, dense, projected):
     """What a forward over units ``j0:j1`` sets up before its time loop: the operand of the
     per-step product (:func:`fused_operand` when ``fused``, else :func:`rows_operand` of
-    ``w_hh``), the product's input buffer ``xh`` (see :func:`fused_inputs`; no columns unless
-    ``fused``) and the packing workspace. Without ``fused`` the input projection of every
-    step goes into ``projected (T, B, G*H)`` first."""
+    ``w_hh``) and the product's input buffer ``xh`` (see :func:`fused_inputs`; no columns
+    unless ``fused``). Without ``fused`` the input projection of every step goes into
+    ``projected (T, B, G*H)`` first."""
     B = x.shape[1]
     P = w_hh.shape[1]
     if fused:
         op = fused_operand(w_ih, w_hh, bias, G, H, j0, j1)
-        K = x.shape[2] + 1 + P
-        xh = np.zeros((B, K), dtype=x.dtype)
+        xh = np.zeros((B, x.shape[2] + 1 + P), dtype=x.dtype)
     else:
         input_projection_units(x, w_ih, bias, G, H, j0, j1, projected)
         op = rows_operand(w_hh, G, H, j0, j1, dense)
-        K = P
         xh = np.zeros((B, 0), dtype=x.dtype)
-    return op, xh, np.empty(apack_shape(B, K), dtype=x.dtype)
+    return op, xh
 
 
 @jit
-def step_preactivations(x, s, lengths, reverse, h, op, xh, out, work, fused):
+def step_preactivations(x, s, lengths, reverse, h, op, xh, out, fused):
     """``out (B, G*U)``: the product part of step ``s``'s pre-activations for the state
     ``h (B, P)``, with the operands of :func:`step_operands` (with ``fused`` the whole
     pre-activation, input and bias included)."""
     if fused:
         fused_inputs(x, s, lengths, reverse, h, xh)
-        operand_product(xh, op, out, work)
+        operand_product(xh, op, out)
     else:
-        operand_product(h, op, out, work)
+        operand_product(h, op, out)
 
 
 @jit
@@ -223,13 +221,13 @@ def copy_active_rows(s, lengths, reverse, src, dst):
 
 
 @jit
-def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, work, dhrec, dh):
+def carry_recurrent_grad(s, lengths, reverse, dgs, packed_w, dhrec, dh):
     """``dh[b] = (dgs @ W)[b]`` for the sequences active at step ``s`` (others keep theirs).
 
     ``dgs (B, G)`` pre-activation gradients of this step (0 for inactive rows),
-    ``packed_w`` the packed ``W (G, H)``, ``dhrec (B, H)`` and ``work`` scratch.
+    ``packed_w`` the packed ``W (G, H)``, ``dhrec (B, H)`` scratch.
     """
-    step_product(dgs, packed_w, dhrec, work)
+    step_product(dgs, packed_w, dhrec)
     copy_active_rows(s, lengths, reverse, dhrec, dh)
 
 

@@ -10,8 +10,8 @@ Layouts:
   panel. ``NR`` = :data:`PANEL_VECTORS` SIMD vectors of :data:`VECTOR_BYTES` (with AVX-512:
   32 float32 or 16 float64 columns; with AVX2 half that), ``NP = ceil(N / NR)``.
   :func:`empty_packed` buffers are 64-byte aligned.
-- ``apack (T, K, TILE_ROWS)``: ``a`` in tiles of :data:`TILE_ROWS` rows, ``apack[t, k, i] =
-  a[t * TILE_ROWS + i, k]``, so a tile's rows sit at fixed offsets.
+``a`` is read in place, rows contiguous: with at most a few dozen rows it sits in L1 or L2,
+and packing it measured no faster (0.9-1.3x the time of reading it in place, ``M`` 1 to 32).
 
 The micro-kernel is an ``@intrinsic`` emitting explicit vectors of the CPU's SIMD width and
 ``llvm.fma`` (plain loops with scalar accumulators do not vectorise): a tile of up to
@@ -25,10 +25,9 @@ functions run as NumPy.
 
 In a sequence kernel (``w_hh (G, P)``, state ``h (B, P)``, ``hw (B, G)``)::
 
-    wp = pack_bt(w_hh)                          # once per call: b = w_hh.T
-    work = np.empty(apack_shape(B, P), h.dtype)
+    wp = pack_bt(w_hh)                  # once per call: b = w_hh.T
     for s in range(T):
-        gemm_packed(h, wp, hw, False, work)     # hw = h @ w_hh.T
+        gemm_packed(h, wp, hw, False)   # hw = h @ w_hh.T
 """
 
 from __future__ import annotations
@@ -62,15 +61,17 @@ VECTOR_BYTES, VECTOR_REGISTERS = _simd_registers()
 #: vectors per panel row: a panel is ``PANEL_VECTORS * VECTOR_BYTES // itemsize`` columns wide.
 PANEL_VECTORS = 2
 
-#: Rows of ``a`` per tile of ``apack`` and most rows per micro-kernel call: as many rows of
-#: ``PANEL_VECTORS`` accumulators as leave registers for the panel row and a broadcast.
+#: Most rows of ``a`` per micro-kernel call (a tile): as many rows of ``PANEL_VECTORS``
+#: accumulators as leave registers for the panel row and a broadcast.
 TILE_ROWS = 12 if VECTOR_REGISTERS >= 32 else 6
 #: rows of the middle micro-kernel (between 4 and ``TILE_ROWS``)
 MID_ROWS = 8 if VECTOR_REGISTERS >= 32 else 5
 
-#: :func:`gemm_packed` reads ``a`` in place up to this many rows rather than packing it:
-#: packing a row or two costs more than it saves
-DIRECT_ROWS = 2
+#: Panels one call of the one-row micro-kernel covers: ``ROW_PANELS * PANEL_VECTORS``
+#: independent accumulators, enough to hide the FMA latency: 1.5x faster than one panel
+#: over four sets of accumulators at ``K`` 32, ``N`` 128; level once the weight streams from
+#: L2 (``K`` 128, ``N`` 512 and up)
+ROW_PANELS = 4
 
 #: Panels per chunk of work in :func:`gemm_packed_parallel`.
 PARALLEL_PANELS = 8
@@ -89,12 +90,6 @@ def packed_shape(k, n, itemsize):
     """Shape ``(NP, K, NR)`` of the packed form of ``b (K, N)``."""
     nr = panel_width(itemsize)
     return ((n + nr - 1) // nr, k, nr)
-
-
-@jit
-def apack_shape(m, k):
-    """Shape ``(T, K, TILE_ROWS)`` of the packed form of ``a (M, K)``."""
-    return ((m + TILE_ROWS - 1) // TILE_ROWS, k, TILE_ROWS)
 
 
 @jit
@@ -171,10 +166,10 @@ if not numba.config.DISABLE_JIT:
         """Micro-kernel for up to ``mr`` rows over ``panels`` adjacent panels, ``ks``
         accumulator sets.
 
-        ``tile(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
-        pf_n)``: ``rows`` rows of ``a`` (``1 <= rows <= mr``; row ``i`` at column ``k`` is
-        the element at byte ``a_ptr + i * a_rs + k * a_ks``: a packed tile or ``a`` itself)
-        times panels ``p : p + panels`` of ``packed``. Sets (or adds to) those rows of ``c``,
+        ``tile(a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off, pf_n)``:
+        ``rows`` rows of ``a`` (``1 <= rows <= mr``), given by the address of the first and
+        the row stride ``lda`` in bytes (elements contiguous), times panels ``p : p +
+        panels`` of ``packed``. Sets (or adds to) those rows of ``c``,
         given by the address of its first row and its row stride ``ldc`` in bytes, in the
         columns ``p * NR : p * NR + nr`` (``1 <= nr <= panels * NR``). Rows ``rows..mr`` are
         computed from row ``rows - 1`` and never stored, so nothing past ``a`` is read.
@@ -187,21 +182,20 @@ if not numba.config.DISABLE_JIT:
         cols = panels * nv  # accumulator vectors per row
 
         @intrinsic
-        def tile(typingctx, a_ptr, a_rs, a_ks, packed, c_ptr, ldc, rows, p, nr, accumulate,
-                 pf_off, pf_n):
+        def tile(typingctx, a_ptr, lda, packed, c_ptr, ldc, rows, p, nr, accumulate, pf_off,
+                 pf_n):
             if not (isinstance(packed, types.Array) and packed.ndim == 3
                     and packed.dtype in (types.float32, types.float64)):
                 return None
-            sig = types.void(types.intp, types.intp, types.intp, packed, types.intp,
-                             types.intp, types.intp, types.intp, types.intp, types.boolean,
-                             types.intp, types.intp)
+            sig = types.void(types.intp, types.intp, packed, types.intp, types.intp,
+                             types.intp, types.intp, types.intp, types.boolean, types.intp,
+                             types.intp)
 
             def codegen(context, builder, signature, args):
-                p_arr = context.make_array(signature.args[3])(context, builder, args[3])
-                a0, a_rs_v, a_ks_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, \
-                    pf_n_v = args
+                p_arr = context.make_array(signature.args[2])(context, builder, args[2])
+                a0, lda_v, _, c0, ldc_v, rows_v, p_v, nr_v, acc_flag, pf_off_v, pf_n_v = args
 
-                elt = context.get_data_type(signature.args[3].dtype)
+                elt = context.get_data_type(signature.args[2].dtype)
                 size = context.get_abi_sizeof(elt)
                 width = VECTOR_BYTES // size
                 vec = ir.VectorType(elt, width)
@@ -240,7 +234,7 @@ if not numba.config.DISABLE_JIT:
                 last = builder.sub(rows_v, const(1))
                 a_rows = [at(builder.inttoptr(a0, i8p), builder.mul(
                     builder.select(builder.icmp_signed("<", const(i), rows_v), const(i), last),
-                    a_rs_v)) for i in range(mr)]
+                    lda_v)) for i in range(mr)]
                 bases = [at(p_arr.data, builder.mul(builder.add(p_v, const(q)), p_s0))
                          for q in range(panels)]
                 zero = ir.Constant(vec, [ir.Constant(elt, 0.0)] * width)
@@ -252,7 +246,7 @@ if not numba.config.DISABLE_JIT:
                     off = builder.mul(k, const(nv * VECTOR_BYTES))
                     bvs = [load(at(bases[j // nv], builder.add(off, const(
                         (j % nv) * VECTOR_BYTES))), vec) for j in range(cols)]
-                    ak = builder.mul(k, a_ks_v)
+                    ak = builder.mul(k, const(size))
                     for i in range(mr):
                         sv = _splat(builder, load(at(a_rows[i], ak), elt), vec)
                         for j in range(cols):
@@ -330,8 +324,6 @@ if not numba.config.DISABLE_JIT:
 
         return tile
 
-    #: panels one call of the one-row micro-kernel covers: 8 independent accumulators
-    ROW_PANELS = 4
     _row = _make_tile(1, 1, ROW_PANELS)
     _tile1 = _make_tile(1, 4)
     _tile2 = _make_tile(2, 2)
@@ -340,11 +332,10 @@ if not numba.config.DISABLE_JIT:
     _tile_max = _make_tile(TILE_ROWS, 1)
 
     @jit
-    def _gemm_core(a_ptr, a_rs, a_ks, a_ts, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
+    def _gemm_core(a_ptr, lda, M, packed, c_ptr, ldc, N, accumulate, p0, p1):
         """Panels ``p0 <= p < p1`` of ``c (M, N) (+)= a @ b``; ``a`` and ``c`` given by the
-        address of their first element, ``a``'s strides in bytes between rows, columns and
-        tiles of :data:`TILE_ROWS` rows (a packed ``a`` or ``a`` itself), ``c``'s row stride
-        in bytes (compiled once per dtype)."""
+        address of their first element and their row strides in bytes (compiled once per
+        dtype)."""
         if M <= 0 or p1 <= p0:
             return
         NR = packed.shape[2]
@@ -352,11 +343,11 @@ if not numba.config.DISABLE_JIT:
             p = p0
             while p + ROW_PANELS <= p1:
                 nr = min(ROW_PANELS * NR, N - p * NR)
-                _row(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, 1, p, nr, accumulate, 0, 0)
+                _row(a_ptr, lda, packed, c_ptr, ldc, 1, p, nr, accumulate, 0, 0)
                 p += ROW_PANELS
             for q in range(p, p1):
-                _tile1(a_ptr, a_rs, a_ks, packed, c_ptr, ldc, 1, q, min(NR, N - q * NR),
-                       accumulate, 0, 0)
+                _tile1(a_ptr, lda, packed, c_ptr, ldc, 1, q, min(NR, N - q * NR), accumulate,
+                       0, 0)
             return
         tiles = (M + TILE_ROWS - 1) // TILE_ROWS
         panel_bytes = packed.strides[0]
@@ -371,67 +362,30 @@ if not numba.config.DISABLE_JIT:
                 if p + 1 < p1:
                     pf_n = max(0, min(share, lines - t * share))
                 pf_off = (p + 1) * panel_bytes + t * share * _LINE
-                a_t = a_ptr + t * a_ts
+                a_t = a_ptr + i0 * lda
                 c_t = c_ptr + i0 * ldc
                 used = kernel_rows(rows)
                 if used == TILE_ROWS:
-                    _tile_max(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
-                              pf_off, pf_n)
+                    _tile_max(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif used == MID_ROWS:
-                    _tile_mid(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
-                              pf_off, pf_n)
+                    _tile_mid(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif used == 4:
-                    _tile4(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
-                           pf_off, pf_n)
+                    _tile4(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 elif used == 2:
-                    _tile2(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
-                           pf_off, pf_n)
+                    _tile2(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
                 else:
-                    _tile1(a_t, a_rs, a_ks, packed, c_t, ldc, rows, p, nr, accumulate,
-                           pf_off, pf_n)
+                    _tile1(a_t, lda, packed, c_t, ldc, rows, p, nr, accumulate, pf_off, pf_n)
 
     @jit
-    def gemm_apacked(apack, packed, c, accumulate, p0, p1):
+    def gemm_panels(a, packed, c, accumulate, p0, p1):
         """Panels ``p0 <= p < p1`` (columns ``p0 * NR`` to ``min(p1 * NR, N)``) of
-        ``c (M, N) (+)= a @ b`` with ``a`` already packed by :func:`pack_a`.
-
-        For callers that split the panels across threads: pack ``a`` once, then one call per
-        thread on disjoint panel ranges. No checks (see :func:`check_packed`).
-        in: apack (T, K, TILE_ROWS), packed (NP, K, NR); in-out: c (M, N) rows contiguous
+        ``c (M, N) (+)= a (M, K) @ b``: for callers that split the panels across threads
+        (disjoint ranges). No checks (see :func:`check_packed`).
+        in: a (M, K), packed (NP, K, NR); in-out: c (M, N); rows of a and c contiguous
         """
-        _gemm_core(np.int64(apack.ctypes.data), apack.strides[2], apack.strides[1],
-                   apack.strides[0], c.shape[0], packed, np.int64(c.ctypes.data),
-                   c.strides[0], c.shape[1], bool(accumulate), int(p0), int(p1))
-
-    @jit
-    def gemm_direct(a, packed, c, accumulate):
-        """``c (M, N) (+)= a (M, K) @ b`` reading ``a`` in place, rows contiguous (no
-        packing: what :func:`gemm_packed` does for few rows). No checks."""
-        _gemm_core(np.int64(a.ctypes.data), a.strides[0], a.itemsize,
-                   TILE_ROWS * a.strides[0], a.shape[0], packed, np.int64(c.ctypes.data),
-                   c.strides[0], c.shape[1], bool(accumulate), 0, packed.shape[0])
-
-    @jit
-    def pack_a(a, out=None):
-        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)``; returns it. Rows past ``M`` are
-        left as they were: the micro-kernels never read them.
-
-        out: optional preallocated ``apack`` of :func:`apack_shape` and ``a``'s dtype.
-        """
-        M, K = a.shape
-        shape = apack_shape(M, K)
-        apack = np.empty(shape, dtype=a.dtype) if out is None else out
-        _check_shape(apack, shape, "pack_a: out does not have the shape apack_shape(M, K)")
-        for t in range(shape[0]):
-            i0 = t * TILE_ROWS
-            rows = min(TILE_ROWS, M - i0)
-            tile = apack[t]
-            # row by row: contiguous reads of ``a`` (2-5x faster than column by column)
-            for i in range(rows):
-                src = a[i0 + i]
-                for k in range(K):
-                    tile[k, i] = src[k]
-        return apack
+        _gemm_core(np.int64(a.ctypes.data), a.strides[0], a.shape[0], packed,
+                   np.int64(c.ctypes.data), c.strides[0], c.shape[1], bool(accumulate),
+                   int(p0), int(p1))
 
     @jit
     def pack_b(b, out=None):
@@ -495,34 +449,17 @@ if not numba.config.DISABLE_JIT:
 
 else:
 
-    def gemm_apacked(apack, packed, c, accumulate, p0, p1):
-        """Panels ``p0 <= p < p1`` of ``c (+)= a @ b``, ``a`` packed by :func:`pack_a`
-        (NumPy)."""
+    def gemm_panels(a, packed, c, accumulate, p0, p1):
+        """Panels ``p0 <= p < p1`` of ``c (+)= a @ b`` (NumPy)."""
         _, K, NR = packed.shape
         lo, hi = p0 * NR, min(p1 * NR, c.shape[1])
         if hi <= lo:
             return
-        a = apack.transpose(0, 2, 1).reshape(apack.shape[0] * TILE_ROWS, K)[:c.shape[0]]
         b = packed[p0:p1].transpose(1, 0, 2).reshape(K, (p1 - p0) * NR)[:, :hi - lo]
         if accumulate:
             c[:, lo:hi] += a @ b
         else:
             c[:, lo:hi] = a @ b
-
-    def pack_a(a, out=None):
-        """Pack ``a (M, K)`` into ``apack (T, K, TILE_ROWS)``; returns it (NumPy)."""
-        M, K = a.shape
-        shape = apack_shape(M, K)
-        apack = np.empty(shape, dtype=a.dtype) if out is None else out
-        _check_shape(apack, shape, "pack_a: out does not have the shape apack_shape(M, K)")
-        for t in range(shape[0]):
-            rows = a[t * TILE_ROWS:(t + 1) * TILE_ROWS]
-            apack[t, :, :rows.shape[0]] = rows.T
-        return apack
-
-    def gemm_direct(a, packed, c, accumulate):
-        """``c (+)= a @ b`` reading ``a`` in place (NumPy)."""
-        gemm_apacked(pack_a(a), packed, c, accumulate, 0, packed.shape[0])
 
     def pack_b(b, out=None):
         """Pack ``b (K, N)`` (any strides); returns ``packed (NP, K, NR)`` (NumPy)."""
@@ -548,25 +485,19 @@ else:
 
 
 @jit
-def gemm_packed(a, packed, c, accumulate, work=None):
+def gemm_packed(a, packed, c, accumulate):
     """``c = a @ b`` (``c += a @ b`` when ``accumulate``), ``b`` packed by :func:`pack_b` or
     :func:`pack_bt`.
 
     in:     a (M, K) rows contiguous, packed (NP, K, NR), accumulate bool
     out:    c (M, N) rows contiguous (in-out when ``accumulate``)
-    work:   optional apack_shape(M, K) buffer of a's dtype for the packed ``a`` (allocated
-            per call when omitted; unused up to :data:`DIRECT_ROWS` rows)
     """
     check_packed(a, packed, c)
-    if a.shape[0] <= DIRECT_ROWS:
-        gemm_direct(a, packed, c, accumulate)
-        return
-    apack = pack_a(a, work)
-    gemm_apacked(apack, packed, c, accumulate, 0, packed.shape[0])
+    gemm_panels(a, packed, c, accumulate, 0, packed.shape[0])
 
 
 @numba.njit(parallel=True, **JIT_OPTIONS)
-def gemm_packed_parallel(a, packed, c, accumulate, work=None):
+def gemm_packed_parallel(a, packed, c, accumulate):
     """:func:`gemm_packed` with the panels split over Numba's threads.
 
     Panels go in chunks of :data:`PARALLEL_PANELS` (so the next-panel prefetch keeps working)
@@ -575,12 +506,11 @@ def gemm_packed_parallel(a, packed, c, accumulate, work=None):
     busy process on the cores it can take milliseconds (``OMP_WAIT_POLICY=passive`` avoids it).
     """
     check_packed(a, packed, c)
-    apack = pack_a(a, work)
     NP = packed.shape[0]
     chunks = (NP + PARALLEL_PANELS - 1) // PARALLEL_PANELS
     if chunks <= 1:
-        gemm_apacked(apack, packed, c, accumulate, 0, NP)
+        gemm_panels(a, packed, c, accumulate, 0, NP)
         return
     for t in numba.prange(chunks):
         p0 = t * PARALLEL_PANELS
-        gemm_apacked(apack, packed, c, accumulate, p0, min(NP, p0 + PARALLEL_PANELS))
+        gemm_panels(a, packed, c, accumulate, p0, min(NP, p0 + PARALLEL_PANELS))

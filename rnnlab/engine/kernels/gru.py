@@ -32,7 +32,6 @@ from .common import (
     time_range,
     zero_invalid_units,
 )
-from .gemm import apack_shape
 from .sync import barrier
 
 
@@ -52,13 +51,13 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    wp, xh, work = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
+    wp, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
     hw = np.empty((B, 3 * U), dtype=x.dtype)
     bn = b_hn[j0:j1]
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, False)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, False)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = cur[b, j0:j1]
@@ -116,7 +115,6 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     dtot = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
-    bwork = np.empty(apack_shape(B, 3 * H), dtype=x.dtype)
     xg = np.empty((C, B, I), dtype=x.dtype)
     hg = np.empty((C, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
@@ -163,7 +161,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec, bwork)
+        operand_product(dgs, wb, dhrec)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dhb = dh[b]

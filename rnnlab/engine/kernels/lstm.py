@@ -36,7 +36,7 @@ from .common import (
     time_range,
     zero_invalid_units,
 )
-from .gemm import apack_shape, pack_b, pack_bt
+from .gemm import pack_b, pack_bt
 from .sync import barrier
 
 
@@ -60,18 +60,17 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     P = y.shape[2]
     U = j1 - j0
     q0, q1 = (0, P) if has_proj else (j0, j1)
-    wp, xh, work = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
+    wp, xh = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
     c = np.empty((B, U), dtype=x.dtype)
     copy_mat(c, c0[:, j0:j1])
     hw = np.empty((B, 4 * U), dtype=x.dtype)
     m = np.empty((B, U), dtype=x.dtype)
     hp = np.empty((B, P), dtype=x.dtype)
     wrp = pack_bt(w_hr if has_proj else w_hr[:0])
-    mwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, fused)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -98,7 +97,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                     hb[j] = mb[j]
                     yb[j] = mb[j]
         if has_proj:
-            step_product(m, wrp, hp, mwork)
+            step_product(m, wrp, hp)
             for b in range(B):
                 t = time_index(s, lengths[b], reverse)
                 if t >= 0:
@@ -141,9 +140,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dm = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
     wb = cols_operand(w_hh, q0, q1, dense)
-    bwork = np.empty(apack_shape(B, 4 * H), dtype=x.dtype)
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
-    pwork = np.empty(apack_shape(B, P), dtype=x.dtype)
     xg = np.empty((C, B, I), dtype=x.dtype)
     hg = np.empty((C, B, P), dtype=x.dtype)
     mg = np.empty((C if has_proj else 0, B, H), dtype=x.dtype)
@@ -165,7 +162,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
             if has_proj:
                 copy_vec(dht[q % 2, k, b], out)
         if has_proj:
-            step_product(dhs, wrb, dm, pwork)
+            step_product(dhs, wrb, dm)
         else:
             copy_mat(dm, dhs)
         for b in range(B):
@@ -200,7 +197,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec, bwork)
+        operand_product(dgs, wb, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)

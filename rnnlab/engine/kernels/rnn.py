@@ -26,7 +26,6 @@ from .common import (
     time_index,
     time_range,
 )
-from .gemm import apack_shape
 from .sync import barrier
 
 
@@ -46,13 +45,13 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    wp, xh, work = step_operands(x, w_ih, w_hh, bias, 1, H, j0, j1, fused, dense, pre)
+    wp, xh = step_operands(x, w_ih, w_hh, bias, 1, H, j0, j1, fused, dense, pre)
     hw = np.empty((B, U), dtype=x.dtype)
     zeros = np.zeros(U, dtype=x.dtype)  # the fused product includes the bias
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, work, fused)
+        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = nxt[b, j0:j1]
@@ -96,7 +95,6 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     copy_mat(dh, dhn[:, j0:j1])
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
-    bwork = np.empty(apack_shape(B, H), dtype=x.dtype)
     xg = np.empty((C, B, I), dtype=x.dtype)
     hg = np.empty((C, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
@@ -121,7 +119,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
                 else:
                     d[j] = d[j] * (1.0 - yt[j] * yt[j])
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec, bwork)
+        operand_product(dgs, wb, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)

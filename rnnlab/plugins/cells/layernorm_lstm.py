@@ -40,7 +40,7 @@ from ...engine.kernels.common import (
     time_index,
     zero_invalid,
 )
-from ...engine.kernels.gemm import apack_shape, pack_b, pack_bt
+from ...engine.kernels.gemm import pack_b, pack_bt
 
 
 @jit
@@ -133,9 +133,8 @@ def layernorm_lstm_forward(x, lengths, reverse, w_ih, w_hh, g_ih, b_ih, g_hh, b_
     cn[:] = c0
     hw = np.empty((B, G), dtype=x.dtype)
     wp = pack_bt(w_hh)
-    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        step_product(hn, wp, hw, work)
+        step_product(hn, wp, hw)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -198,7 +197,6 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
     dhrec = np.empty((B, H), dtype=x.dtype)
     dcl = np.empty(H, dtype=x.dtype)
     wb = pack_b(w_hh)
-    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             L = lengths[b]
@@ -238,7 +236,7 @@ def layernorm_lstm_backward(x, lengths, reverse, w_ih, w_hh, g_ih, g_hh, g_c, b_
             dr = dgh[t, b]
             ln_normalize_grad(d, g_hh, hhat[t, b], rstd_h[t, b], dr)
             dgs[b] = dr
-        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, dhrec, dh)
     dc0[:] = dc
     dgx = np.empty((T, B, G), dtype=x.dtype)
     dz2 = dz.reshape(T * B, G)

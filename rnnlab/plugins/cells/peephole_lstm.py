@@ -35,7 +35,7 @@ from ...engine.kernels.common import (
     time_index,
     zero_invalid,
 )
-from ...engine.kernels.gemm import apack_shape, pack_b, pack_bt
+from ...engine.kernels.gemm import pack_b, pack_bt
 
 
 @jit
@@ -57,9 +57,8 @@ def peephole_lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_ci, w_cf, w_c
     cn[:] = c0
     hw = np.empty((B, 4 * H), dtype=x.dtype)
     wp = pack_bt(w_hh)
-    work = np.empty(apack_shape(B, hn.shape[1]), dtype=x.dtype)
     for s in range(T):
-        step_product(hn, wp, hw, work)
+        step_product(hn, wp, hw)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -111,7 +110,6 @@ def peephole_lstm_backward(x, lengths, reverse, w_ih, w_hh, w_ci, w_cf, w_co, h0
     dgs = np.zeros((B, 4 * H), dtype=x.dtype)
     dhrec = np.empty((B, H), dtype=x.dtype)
     wb = pack_b(w_hh)
-    bwork = np.empty(apack_shape(B, w_hh.shape[0]), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         for b in range(B):
             L = lengths[b]
@@ -148,7 +146,7 @@ def peephole_lstm_backward(x, lengths, reverse, w_ih, w_hh, w_ci, w_cf, w_co, h0
                 do[j] = do_
                 dcb[j] = dct * f_ + di_ * w_ci[j] + df_ * w_cf[j]
             dgs[b] = d
-        carry_recurrent_grad(s, lengths, reverse, dgs, wb, bwork, dhrec, dh)
+        carry_recurrent_grad(s, lengths, reverse, dgs, wb, dhrec, dh)
     dc0[:] = dc
     finish_backward(dg, dg, x, w_ih, y, h0, lengths, reverse, dht, dh, dh0, dw_ih, dw_hh,
                     dx, dh_sq)
