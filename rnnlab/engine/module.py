@@ -47,7 +47,7 @@ class Parameter:
         return self.data.dtype
 
     def zero_grad(self) -> None:
-        self.grad[...] = 0
+        self.grad.fill(0)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

@@ -42,7 +42,7 @@ def check_array(name: str, a, shape: Sequence[int | None] | None = None, dtype=N
             f"{name}: expected dtype {np.dtype(dtype)}, got {a.dtype}"
             + (" (convert with .astype())" if np.issubdtype(a.dtype, np.number) else "")
         )
-    if shape is not None:
+    if shape is not None and a.shape != shape:  # a tuple with a None never equals a.shape
         ok = a.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, a.shape))
         if not ok:
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
