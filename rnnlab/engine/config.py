@@ -9,7 +9,9 @@ numpy error model (no zero-division branches that block vectorisation) and no fa
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import tempfile
 from pathlib import Path
 
@@ -47,6 +49,7 @@ def jit(func):
 
 _threads: int | None = None
 _blas_limited = False
+_prepared = False
 #: cores of the machine, read once (``os.cpu_count`` reads a file: ~10 us on every call)
 CORES = os.cpu_count() or 1
 
@@ -73,6 +76,17 @@ def get_threads() -> int:
     return _threads if _threads is not None else CORES
 
 
+def prepare_runtime() -> None:
+    """What the layers need before their first call, done once: :func:`limit_blas` and
+    :func:`keep_freed_memory`."""
+    global _prepared
+    if _prepared:
+        return
+    limit_blas()
+    keep_freed_memory()
+    _prepared = True
+
+
 def limit_blas() -> None:
     """Keep BLAS (numpy's and the one Numba calls) to one thread; rnnlab threads instead.
 
@@ -87,3 +101,33 @@ def limit_blas() -> None:
 
     threadpool_limits(limits=1, user_api="blas")
     _blas_limited = True
+
+
+#: glibc ``mallopt`` parameters and the values :func:`keep_freed_memory` sets: blocks up to
+#: 32 MiB (glibc's largest threshold) come from the heap, and up to 256 MiB of free heap is
+#: kept rather than returned to the system
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 256 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse; returns whether it was set.
+
+    Each forward allocates its outputs and caches afresh and frees the last call's. By
+    default glibc hands such blocks back to the system and every new one page-faults on
+    first touch; with two threads allocating at once the faults also contend: an LSTM
+    (hidden 512, batch 32, 50 steps) forward spent 19 of its 48 ms in the kernel on 4,000
+    page faults, none with these settings. Skipped where malloc is not glibc's and when the
+    environment sets any of glibc's ``MALLOC_*`` variables (the user's choice wins).
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or \
+            any(k.startswith("MALLOC_") for k in os.environ):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
+        bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .cell import Cell
-from .config import limit_blas
+from .config import prepare_runtime
 from .module import Module, Parameter, as_float_dtype
 from .parallel import batch_chunks, run_all
 from .validate import check_array, check_lengths, describe, positive_int
@@ -135,7 +135,7 @@ class Recurrent(Module):
             lens = check_lengths(np.atleast_1d(lengths), B, T)
         states = self._initial_states(hx, B, unbatched)
         self.release()
-        limit_blas()
+        prepare_runtime()
         L, D, H = self.num_layers, self.num_directions, self.output_size
         cell, checked = self.cell, self._check_cell
         chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
