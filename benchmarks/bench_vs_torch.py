@@ -11,7 +11,9 @@ GEMM peak measured in the same run are printed and optionally written as Markdow
                                         [--markdown docs/benchmarks.md]
 
 Needs the ``torch`` extra; JAX is optional. Allocator and BLAS settings are those of the
-calling environment and are printed: all libraries run under the same ones.
+calling environment plus rnnlab's process-wide set-up (made before any timing: numpy's BLAS
+on one thread, glibc's malloc keeping freed memory), and are printed: all libraries run
+under the same ones.
 """
 
 from __future__ import annotations
@@ -234,6 +236,12 @@ def main(argv=None) -> int:
         jax_ok, jax_version = False, "not installed"
     env = {k: os.environ.get(k, "") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                               "MALLOC_MMAP_THRESHOLD_")}
+    # rnnlab's one-time set-up (BLAS threads, malloc keeping freed memory) is process-wide:
+    # done before any timing, every library runs under it
+    from rnnlab.engine.config import keep_freed_memory, prepare_runtime
+
+    prepare_runtime()
+    env["malloc keeps freed memory"] = keep_freed_memory()
     peak, peaks = gemm_peak(args.threads)
     head = (f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
             f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
