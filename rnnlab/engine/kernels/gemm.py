@@ -224,9 +224,12 @@ if not numba.config.DISABLE_JIT:
                     """``i8*`` pointer ``offset`` bytes past ``base``."""
                     return builder.gep(builder.bitcast(base, i8p), [offset], inbounds=True)
 
-                def load(ptr, ty):
+                def load(ptr, ty, fixed=True):
+                    """A load; ``fixed`` marks memory that never changes (the packed
+                    weight; not ``a``, which a sequence kernel rewrites every step)."""
                     value = builder.load(builder.bitcast(ptr, ty.as_pointer()), align=size)
-                    value.set_metadata("invariant.load", invariant)
+                    if fixed:
+                        value.set_metadata("invariant.load", invariant)
                     return value
 
                 p_s0 = cgutils.unpack_tuple(builder, p_arr.strides, 3)[0]
@@ -248,7 +251,7 @@ if not numba.config.DISABLE_JIT:
                         (j % nv) * VECTOR_BYTES))), vec) for j in range(cols)]
                     ak = builder.mul(k, const(size))
                     for i in range(mr):
-                        sv = _splat(builder, load(at(a_rows[i], ak), elt), vec)
+                        sv = _splat(builder, load(at(a_rows[i], ak), elt, False), vec)
                         for j in range(cols):
                             slot = accs[s][i][j]
                             builder.store(builder.call(fma, [sv, bvs[j], builder.load(slot)]),
