@@ -117,9 +117,9 @@ def keep_freed_memory() -> bool:
     Each forward allocates its outputs and caches afresh and frees the last call's. By
     default glibc hands such blocks back to the system and every new one page-faults on
     first touch; with two threads allocating at once the faults also contend: an LSTM
-    (hidden 512, batch 32, 50 steps) forward spent 19 of its 48 ms in the kernel on 4,000
-    page faults, none with these settings. Skipped where malloc is not glibc's and when the
-    environment sets any of glibc's ``MALLOC_*`` variables (the user's choice wins).
+    (hidden 512, batch 32, 50 steps) forward spent 19 of its 48 ms in the operating system
+    on 4,000 page faults, none with these settings. Skipped where malloc is not glibc's and
+    when the environment sets any of glibc's ``MALLOC_*`` variables (the user's choice wins).
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or \
             any(k.startswith("MALLOC_") for k in os.environ):
