@@ -101,6 +101,7 @@ print(config.keep_freed_memory(), faults)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                     reason="glibc's malloc only")
 def test_freed_memory_is_reused_not_faulted_in_again():

@@ -63,7 +63,8 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
-_COMPILED = (np.dtype(np.float32), np.dtype(np.float64))
+#: dtypes :func:`all_finite` checks with its compiled pass (none when kernels are interpreted)
+_COMPILED = () if numba.config.DISABLE_JIT else (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @numba.njit(**{**JIT_OPTIONS, "fastmath": {"reassoc"}})
