@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     from rnnlab.engine.config import keep_freed_memory, prepare_runtime
 
     prepare_runtime()
-    env["malloc keeps freed memory"] = keep_freed_memory()
+    env["malloc keeps freed memory"] = keep_freed_memory()  # the decision prepare_runtime made
     peak, peaks = gemm_peak(args.threads)
     head = (f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
             f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "

@@ -117,5 +117,6 @@ def test_freed_memory_is_reused_not_faulted_in_again():
 
 
 def test_users_malloc_settings_win(monkeypatch):
+    monkeypatch.setattr(config, "_keeps_freed", None)  # decide afresh, under this environment
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     assert config.keep_freed_memory() is False

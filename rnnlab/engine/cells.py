@@ -244,7 +244,7 @@ class LSTMKernel(Cell):
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,
                              plan.n)
-        dw_hr = grads["weight_hr"] if has_proj else a["w_hr"]
+        dw_hr = grads["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         run_split(lambda k: lstm_backward(
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],

@@ -50,6 +50,7 @@ def jit(func):
 _threads: int | None = None
 _blas_limited = False
 _prepared = False
+_keeps_freed: bool | None = None  # what keep_freed_memory decided, once
 #: cores of the machine, read once (``os.cpu_count`` reads a file: ~10 us on every call)
 CORES = os.cpu_count() or 1
 
@@ -112,7 +113,7 @@ TRIM_THRESHOLD = 256 << 20
 
 
 def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed memory for reuse; returns whether it was set.
+    """Let glibc's malloc keep freed memory for reuse (once); returns whether it is set.
 
     Each forward allocates its outputs and caches afresh and frees the last call's. By
     default glibc hands such blocks back to the system and every new one page-faults on
@@ -121,6 +122,13 @@ def keep_freed_memory() -> bool:
     on 4,000 page faults, none with these settings. Skipped where malloc is not glibc's and
     when the environment sets any of glibc's ``MALLOC_*`` variables (the user's choice wins).
     """
+    global _keeps_freed
+    if _keeps_freed is None:
+        _keeps_freed = _set_malloc_thresholds()
+    return _keeps_freed
+
+
+def _set_malloc_thresholds() -> bool:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or \
             any(k.startswith("MALLOC_") for k in os.environ):
         return False

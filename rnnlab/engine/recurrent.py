@@ -270,7 +270,7 @@ class Recurrent(Module):
         dinit = [np.empty(f.shape, f.dtype) for f in dfinal]
         chunks = self._chunks
         cell, checked = self.cell, self._check_cell
-        grad_sq = [None] * (L * D)
+        grad_sq = [[None] * len(chunks) for _ in range(L * D)]
         for layer in range(L - 1, -1, -1):
             mask = self._masks[layer]
             if mask is not None:
@@ -302,8 +302,6 @@ class Recurrent(Module):
                 if ci:
                     for k, p in self._layer_params[idx].items():
                         p.grad += grads[k]
-                if grad_sq[idx] is None:
-                    grad_sq[idx] = [None] * len(chunks)
                 grad_sq[idx][ci] = dh_sq
                 if single:
                     dx = dxi
