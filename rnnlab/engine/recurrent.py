@@ -104,6 +104,7 @@ class Recurrent(Module):
         #: whether each call checks what the cell returns: not for the built-in cells
         #: themselves (not subclasses), whose tests hold them to the contract
         self._check_cell = type(self.cell) not in _builtin_cells().values()
+        self._default_inputs = (None, None, None)
         self._caches = None
         self._masks = None
         self._traces = None
@@ -128,50 +129,36 @@ class Recurrent(Module):
             raise ValueError("x: expected at least one timestep, got a sequence of length 0")
         if B == 0:
             raise ValueError("x: expected at least one sequence, got an empty batch")
-        if lengths is None:
-            lens = np.empty(B, dtype=np.int64)
-            lens.fill(T)  # np.full costs twice as much
-        else:
-            lens = check_lengths(np.atleast_1d(lengths), B, T)
-        states = self._initial_states(hx, B, unbatched)
+        full, zeros = self._defaults(T, B)
+        lens = full if lengths is None else check_lengths(np.atleast_1d(lengths), B, T)
+        states = zeros if hx is None else self._initial_states(hx, B, unbatched)
+        checked = self._check_cell
         self.release()
         prepare_runtime()
-        L, D, H = self.num_layers, self.num_directions, self.output_size
-        cell, checked = self.cell, self._check_cell
+        L, D = self.num_layers, self.num_directions
         chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
-        finals = [np.empty((L * D, B, s), dtype=self.dtype) for s in self.state_sizes]
+        # one layer-direction and one chunk: the cell runs inline, and a built-in cell's
+        # final states (its own fresh arrays) are returned as they are
+        solo = D == 1 and len(chunks) == 1
+        if solo and L == 1 and not checked:
+            finals = None
+        else:
+            finals = [np.empty((L * D, B, s), dtype=self.dtype) for s in self.state_sizes]
         caches = []
         masks = []
         inp = x
         for layer in range(L):
-            tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
-                     for ci in range(len(chunks))]
-            single = len(tasks) == 1
-            parts = [inp] if single else [np.ascontiguousarray(inp[:, c]) for c in chunks]
-
-            def run(task, parts=parts):
-                idx, ci = task
-                sl = chunks[ci]
-                params = {k: p.data for k, p in self._layer_params[idx].items()}
-                st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
-                return cell.forward(params, parts[ci], lens[sl], st0, idx % D == 1)
-
-            results = run_all(run, tasks, T * B * self._macs[layer * D] * D)
-            out = None if single else np.empty((T, B, D * H), dtype=self.dtype)
-            for (idx, ci), (y, stn, _) in zip(tasks, results):
-                sl = chunks[ci]
-                if checked:
-                    self._check_outputs(y, stn, T, sl.stop - sl.start)
-                for f, st in zip(finals, stn):
-                    f[idx, sl] = st
-                if single:
-                    out = y.copy() if layer == L - 1 else y  # the last y is returned, and cached
+            if solo:
+                y, stn, cache = self._run_cell(layer, chunks[0], inp, lens, states)
+                if finals is None:
+                    finals = [st[None] for st in stn]
                 else:
-                    d = idx % D
-                    out[:, sl, d * H:(d + 1) * H] = y
-            n = len(chunks)
-            done = [cache for _, _, cache in results]  # direction-major, as the tasks
-            caches += [done[d * n:(d + 1) * n] for d in range(D)]
+                    for f, st in zip(finals, stn):
+                        f[layer] = st
+                out = y.copy() if layer == L - 1 else y  # the last y is returned, and cached
+                caches.append([cache])
+            else:
+                out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches)
             mask = None
             if self.training and self.dropout > 0.0 and layer < L - 1:
                 keep = 1.0 - self.dropout
@@ -190,11 +177,57 @@ class Recurrent(Module):
             out = out.transpose(1, 0, 2)
         return out, (finals[0] if len(finals) == 1 else tuple(finals))
 
+    def _run_cell(self, idx: int, sl: slice, x, lens, states):
+        """The cell's forward for layer-direction ``idx`` over the sequences ``sl`` (``x``
+        holds just those), contract-checked unless the cell is a built-in one."""
+        params = {k: p.data for k, p in self._layer_params[idx].items()}
+        if sl.stop - sl.start != lens.shape[0]:
+            lens = lens[sl]
+        st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
+        y, stn, cache = self.cell.forward(params, x, lens, st0, idx % self.num_directions == 1)
+        if self._check_cell:
+            self._check_outputs(y, stn, x.shape[0], sl.stop - sl.start)
+        return y, stn, cache
+
+    def _run_tasks(self, layer, chunks, inp, lens, states, finals, caches):
+        """One layer's directions x chunks of sequences as tasks over the threads; fills
+        ``finals``, appends the caches (direction-major) and returns the layer's output."""
+        T, B = inp.shape[0], inp.shape[1]
+        D, H = self.num_directions, self.output_size
+        tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
+                 for ci in range(len(chunks))]
+        parts = [np.ascontiguousarray(inp[:, c]) for c in chunks]
+        results = run_all(lambda t: self._run_cell(t[0], chunks[t[1]], parts[t[1]], lens,
+                                                   states),
+                          tasks, T * B * self._macs[layer * D] * D)
+        out = np.empty((T, B, D * H), dtype=self.dtype)
+        for (idx, ci), (y, stn, _) in zip(tasks, results):
+            sl = chunks[ci]
+            for f, st in zip(finals, stn):
+                f[idx, sl] = st
+            d = idx % D
+            out[:, sl, d * H:(d + 1) * H] = y
+        n = len(chunks)
+        done = [cache for _, _, cache in results]
+        caches += [done[d * n:(d + 1) * n] for d in range(D)]
+        return out
+
+    def _defaults(self, T: int, B: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Full lengths ``(B,)`` and zero initial states for ``T`` steps of ``B`` sequences.
+        Kept between calls of one shape for the built-in cells, which only read them; fresh
+        for any other cell, which might write into what it is given."""
+        key = (T, B)
+        if self._default_inputs[0] != key or self._check_cell:
+            lens = np.empty(B, dtype=np.int64)
+            lens.fill(T)  # np.full costs twice as much
+            zeros = [np.zeros((self.num_layers * self.num_directions, B, s), dtype=self.dtype)
+                     for s in self.state_sizes]
+            self.__dict__["_default_inputs"] = (key, lens, zeros)
+        return self._default_inputs[1], self._default_inputs[2]
+
     def _initial_states(self, hx, B: int, unbatched: bool) -> list[np.ndarray]:
         LD = self.num_layers * self.num_directions
         names = self.cell.states
-        if hx is None:
-            return [np.zeros((LD, B, s), dtype=self.dtype) for s in self.state_sizes]
         given = (hx,) if len(names) == 1 and isinstance(hx, np.ndarray) else hx
         if not isinstance(given, (tuple, list)) or len(given) != len(names):
             raise TypeError(f"hx: expected {self._state_form()}, got {describe(hx)}")
@@ -266,50 +299,27 @@ class Recurrent(Module):
         else:
             dtop = dout
         dtop = np.ascontiguousarray(dtop)
-        dfinal = self._final_grads(dh_n, B, unbatched)
-        dinit = [np.empty(f.shape, f.dtype) for f in dfinal]
+        dfinal = self._final_grads(dh_n, T, B, unbatched)
         chunks = self._chunks
-        cell, checked = self.cell, self._check_cell
+        solo = D == 1 and len(chunks) == 1  # as in forward: the cell runs inline
+        if solo and L == 1 and not self._check_cell:
+            dinit = None
+        else:
+            dinit = [np.empty(f.shape, f.dtype) for f in dfinal]
         grad_sq = [[None] * len(chunks) for _ in range(L * D)]
         for layer in range(L - 1, -1, -1):
             mask = self._masks[layer]
             if mask is not None:
                 dtop = dtop * mask
-            tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
-                     for ci in range(len(chunks))]
-            single = len(tasks) == 1
-
-            def run(task, dtop=dtop, single=single):
-                idx, ci = task
-                sl, d = chunks[ci], idx % D
-                pmap = self._layer_params[idx]
-                params = {k: p.data for k, p in pmap.items()}
-                # chunk 0 adds into .grad; the others into private buffers summed below
-                grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad)
-                         for k, p in pmap.items()}
-                dy = dtop if single else np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
-                dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
-                return cell.backward(params, self._caches[idx][ci], dy, dstn, grads), grads
-
-            results = run_all(run, tasks, T * B * self._macs[layer * D] * D * 2)
-            dx = None
-            for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
-                sl = chunks[ci]
-                if checked:
-                    self._check_grads(dxi, dst0, dh_sq, self._caches[idx][ci])
+            if not solo:
+                dtop = self._backward_tasks(layer, chunks, dtop, dfinal, dinit, grad_sq)
+                continue
+            (dtop, dst0, grad_sq[layer][0]), _ = self._run_cell_backward(layer, 0, dtop, dfinal)
+            if dinit is None:
+                dinit = [st[None] for st in dst0]
+            else:
                 for a, st in zip(dinit, dst0):
-                    a[idx, sl] = st
-                if ci:
-                    for k, p in self._layer_params[idx].items():
-                        p.grad += grads[k]
-                grad_sq[idx][ci] = dh_sq
-                if single:
-                    dx = dxi
-                    continue
-                if dx is None:
-                    dx = np.zeros((T, B, dxi.shape[2]), dtype=self.dtype)
-                dx[:, sl] += dxi
-            dtop = dx
+                    a[layer] = st
         self.__dict__.update(_grad_sq=grad_sq)
         for merged in self._traces.values():  # joined from an earlier backward: stale
             merged.pop("grad_h_norm", None)
@@ -320,7 +330,51 @@ class Recurrent(Module):
             dx = dtop.transpose(1, 0, 2) if self.batch_first else dtop
         return dx, (dinit[0] if len(dinit) == 1 else tuple(dinit))
 
-    def _final_grads(self, dh_n, B: int, unbatched: bool) -> list[np.ndarray]:
+    def _run_cell_backward(self, idx: int, ci: int, dy, dfinal):
+        """The cell's backward for layer-direction ``idx`` over chunk ``ci`` of the sequences
+        (``dy`` holds just those): returns its ``(dx, dstate0, dh_sq)`` and the gradient
+        buffers it added into. Chunk 0 adds into ``.grad``, the others into fresh buffers."""
+        sl = self._chunks[ci]
+        pmap = self._layer_params[idx]
+        params = {k: p.data for k, p in pmap.items()}
+        grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad) for k, p in pmap.items()}
+        dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
+        cache = self._caches[idx][ci]
+        result = self.cell.backward(params, cache, dy, dstn, grads)
+        if self._check_cell:
+            self._check_grads(*result, cache)
+        return result, grads
+
+    def _backward_tasks(self, layer, chunks, dtop, dfinal, dinit, grad_sq):
+        """One layer's directions x chunks as tasks over the threads (see
+        :meth:`_run_tasks`); fills ``dinit`` and ``grad_sq``, returns the layer's ``dx``."""
+        T, B = dtop.shape[0], dtop.shape[1]
+        D, H = self.num_directions, self.output_size
+        tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
+                 for ci in range(len(chunks))]
+
+        def run(task):
+            idx, ci = task
+            sl, d = chunks[ci], idx % D
+            dy = np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
+            return self._run_cell_backward(idx, ci, dy, dfinal)
+
+        results = run_all(run, tasks, T * B * self._macs[layer * D] * D * 2)
+        dx = None
+        for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
+            sl = chunks[ci]
+            for a, st in zip(dinit, dst0):
+                a[idx, sl] = st
+            if ci:
+                for k, p in self._layer_params[idx].items():
+                    p.grad += grads[k]
+            grad_sq[idx][ci] = dh_sq
+            if dx is None:
+                dx = np.zeros((T, B, dxi.shape[2]), dtype=self.dtype)
+            dx[:, sl] += dxi
+        return dx
+
+    def _final_grads(self, dh_n, T: int, B: int, unbatched: bool) -> list[np.ndarray]:
         LD = self.num_layers * self.num_directions
         names = self.cell.states
         if dh_n is None:
@@ -331,10 +385,11 @@ class Recurrent(Module):
             given = dh_n
         if not isinstance(given, (tuple, list)) or len(given) != len(names):
             raise TypeError(f"dh_n: expected None or {self._state_form()}, got {describe(dh_n)}")
+        zeros = self._defaults(T, B)[1]  # read only, as the forward's initial states
         out = []
-        for name, s, a in zip(names, self.state_sizes, given):
+        for name, s, a, zero in zip(names, self.state_sizes, given, zeros):
             if a is None:
-                out.append(np.zeros((LD, B, s), dtype=self.dtype))
+                out.append(zero)
                 continue
             shape = (LD, s) if unbatched else (LD, B, s)
             a = check_array(f"dh_n ({name})", a, shape=shape, dtype=self.dtype,
