@@ -354,3 +354,54 @@ def test_forward_and_backward_leave_their_arguments_unchanged(rng):
     layer.backward(dout, dh_n)
     for a, b in zip((x, *hx, dout, *dh_n), copies):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shape", [dict(), dict(num_layers=2), dict(bidirectional=True)],
+                         ids=["one", "two_layers", "bi"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_calls_of_one_shape_do_not_leak_into_each_other(kind, shape, rng):
+    """Without ``hx`` or ``lengths`` the layer reuses its full lengths and zero states for
+    the next call of the same shape: whatever the caller does to the returned arrays, a
+    second call returns what a fresh layer does."""
+    x = rng.standard_normal((5, 1, 3))
+    dout = rng.standard_normal((5, 1, 4 * (2 if shape.get("bidirectional") else 1)))
+    if kind == "lstm_proj":
+        dout = dout[..., : dout.shape[-1] // 2]
+
+    def step(layer):
+        out, h_n = layer(x)
+        dx, dh0 = layer.backward(dout)
+        return [out, *as_tuple(h_n), dx, *as_tuple(dh0)]
+
+    used = make(kind, dtype=F64, seed=3, **shape)
+    for a in step(used):
+        a += 7.0
+    used.zero_grad()
+    again = step(used)
+    fresh = step(make(kind, dtype=F64, seed=3, **shape))
+    for a, b in zip(again, fresh):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_cell_writing_into_its_inputs_does_not_change_the_next_call(rng):
+    """A plugin cell that writes into the state and lengths it is given still gets zeros
+    and full lengths on the next call (only the built-in cells, which only read them, share
+    them between calls)."""
+
+    class Scribbler(GRUKernel):
+        name = "scribbler"
+
+        def forward(self, params, x, lengths, state0, reverse):
+            result = super().forward(params, x, lengths, state0, reverse)
+            state0[0][...] = 5.0
+            lengths[...] = 1
+            return result
+
+    layer = Recurrent(Scribbler(), 3, 4, dtype=F64, seed=1)
+    reference = GRU(3, 4, dtype=F64, seed=1)
+    x = rng.standard_normal((5, 2, 3))
+    for _ in range(2):
+        out, h_n = layer(x)
+        want, want_h = reference(x)
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(h_n, want_h)
