@@ -212,7 +212,7 @@ class LSTMKernel(Cell):
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         y = np.zeros((T, B, P), dtype=x.dtype)
-        gates = (np.zeros if plan.fused else np.empty)((T, B, 4 * H), dtype=x.dtype)
+        gates = np.empty((T, B, 4 * H), dtype=x.dtype)
         cs = np.zeros((T, B, H), dtype=x.dtype)
         ms = np.zeros((T, B, H) if has_proj else (0, 0, 0), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)

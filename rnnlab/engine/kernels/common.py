@@ -83,6 +83,18 @@ def activate(dst, add, squash):
 
 
 @jit
+def activate_into(dst, src, squash):
+    """``dst[j] = act(src[j])`` (see :func:`activate`): for a pre-activation that is whole
+    already, so ``dst`` needs no zero fill first."""
+    if squash:
+        for j in range(dst.shape[0]):
+            dst[j] = tanh(src[j])
+    else:
+        for j in range(dst.shape[0]):
+            dst[j] = sigmoid(src[j])
+
+
+@jit
 def copy_vec(dst, src):
     """``dst[:] = src`` for 1-D arrays of one length, as a loop. An array-to-array slice
     assignment compiles a shape check with its error message: seconds of cold compile per

@@ -18,6 +18,7 @@ import numpy as np
 from ..config import jit
 from .common import (
     activate,
+    activate_into,
     chunk_grads,
     chunk_slot,
     chunk_state_grads,
@@ -50,8 +51,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), c0 (B, H)
     in-out: hbuf (2, B, P) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o
-            (zero-filled by the caller when fused: the gate loop adds the product to it),
+    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
             cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (if has_proj),
             cn (B, H) cell states at each sequence's last valid step
     """
@@ -79,7 +79,11 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             g = gates[t, b]
             r = hw[b]
             for gate in range(4):
-                activate(g[gate * H + j0:gate * H + j1], r[gate * U:(gate + 1) * U], gate == 2)
+                dst = g[gate * H + j0:gate * H + j1]
+                if fused:  # r is the whole pre-activation
+                    activate_into(dst, r[gate * U:(gate + 1) * U], gate == 2)
+                else:
+                    activate(dst, r[gate * U:(gate + 1) * U], gate == 2)
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             cb = c[b]
