@@ -487,3 +487,29 @@ def test_numpy_scalars_and_none_in_constructors():
         LSTM(3, 4, dtype=None)
     with pytest.raises(TypeError, match="state_dict: expected a mapping"):
         LSTM(3, 4).load_state_dict(None)
+
+
+@pytest.mark.parametrize("when", ["forward", "backward"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_a_reassigned_parameter_is_checked_by_name(kind, when):
+    """``.data`` may be given any array between calls: a wrong shape, dtype, layout or type
+    fails before a kernel reads it, naming the parameter."""
+    cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[kind]
+    x = np.zeros((5, 2, 3), np.float32)
+    rows = {"rnn": 4, "lstm": 16, "gru": 12}[kind]
+    bad = [(np.zeros((rows, 5), np.float32), ValueError, r"weight_hh_l0: expected shape"),
+           (np.zeros((rows, 4), np.float64), TypeError, r"weight_hh_l0: expected dtype float32"),
+           (np.zeros((4, rows), np.float32).T, ValueError, r"weight_hh_l0: expected a C-cont"),
+           ([[0.0] * 4] * rows, TypeError, r"weight_hh_l0: expected a numpy array")]
+    for value, error, message in bad:
+        layer = cls(3, 4, seed=0)
+        out, _ = layer(x)
+        good = layer.weight_hh_l0.data
+        layer.weight_hh_l0.data = value
+        with pytest.raises(error, match=message):
+            if when == "forward":
+                layer(x)
+            else:
+                layer.backward(np.zeros_like(out))
+        layer.weight_hh_l0.data = good.copy()  # a new, valid array is accepted again
+        layer(x)

@@ -121,7 +121,20 @@ def add_bias_grads(grads: dict[str, np.ndarray], db: np.ndarray, db_hh=None) -> 
 
 
 
-class _ElmanBase(Cell):
+class _BuiltinCell(Cell):
+    """A built-in cell: :meth:`forward` checks its inputs and runs :meth:`_forward`, which
+    trusts them. The layer calls :meth:`_forward` directly, having built ``x``, the lengths
+    and the states itself and checked the parameters (see ``Recurrent._param_arrays``)."""
+
+    def forward(self, params, x, lengths, state0, reverse):
+        self.check_inputs(params, x, lengths, state0)
+        return self._forward(params, x, lengths, state0, reverse)
+
+    def _forward(self, params, x, lengths, state0, reverse):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _ElmanBase(_BuiltinCell):
     gates = ()
     states = ("h",)
     relu = False
@@ -129,8 +142,7 @@ class _ElmanBase(Cell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def forward(self, params, x, lengths, state0, reverse):
-        self.check_inputs(params, x, lengths, state0)
+    def _forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
@@ -178,7 +190,7 @@ class RNNReLUKernel(_ElmanBase):
     relu = True
 
 
-class LSTMKernel(Cell):
+class LSTMKernel(_BuiltinCell):
     name = "lstm"
     description = "Long short-term memory (gates i, f, g, o), optional output projection"
     gates = ("i", "f", "g", "o")
@@ -202,8 +214,7 @@ class LSTMKernel(Cell):
     def state_sizes(self, hidden_size):
         return (self._proj(hidden_size) or hidden_size, hidden_size)
 
-    def forward(self, params, x, lengths, state0, reverse):
-        self.check_inputs(params, x, lengths, state0)
+    def _forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
@@ -256,7 +267,7 @@ class LSTMKernel(Cell):
         return dx, (dh0, dc0), total_sq(dh_sq)
 
 
-class GRUKernel(Cell):
+class GRUKernel(_BuiltinCell):
     name = "gru"
     description = "Gated recurrent unit (gates r, z, n), torch's formulation"
     gates = ("r", "z", "n")
@@ -265,8 +276,7 @@ class GRUKernel(Cell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def forward(self, params, x, lengths, state0, reverse):
-        self.check_inputs(params, x, lengths, state0)
+    def _forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]

@@ -80,6 +80,10 @@ class Recurrent(Module):
         self.output_size = self.state_sizes[0]
         self._rng = np.random.default_rng(seed)
         self._layer_params: list[dict[str, Parameter]] = []
+        #: per layer-direction: each parameter's torch name and shape, and the arrays last
+        #: found to match them (see :meth:`_param_arrays`)
+        self._param_specs: list[list[tuple[str, tuple[int, ...]]]] = []
+        self._param_checked: list[tuple] = []
         k = 1.0 / math.sqrt(self.hidden_size)
         for layer in range(self.num_layers):
             in_size = self.input_size if layer == 0 else self.output_size * self.num_directions
@@ -99,11 +103,15 @@ class Recurrent(Module):
                     setattr(self, spec.name + suffix, p)
                     params[spec.name] = p
                 self._layer_params.append(params)
+                self._param_specs.append([(k + suffix, p.data.shape) for k, p in params.items()])
+                self._param_checked.append(())
         #: multiply-adds per sequence and timestep of each layer-direction (~ its weights)
         self._macs = [sum(p.data.size for p in ps.values()) for ps in self._layer_params]
         #: whether each call checks what the cell returns: not for the built-in cells
-        #: themselves (not subclasses), whose tests hold them to the contract
+        #: themselves (not subclasses), whose tests hold them to the contract; those are
+        #: called past their input checks, which the layer makes itself
         self._check_cell = type(self.cell) not in _builtin_cells().values()
+        self._cell_forward = self.cell.forward if self._check_cell else self.cell._forward
         self._default_inputs = (None, None, None)
         self._caches = None
         self._masks = None
@@ -180,14 +188,27 @@ class Recurrent(Module):
     def _run_cell(self, idx: int, sl: slice, x, lens, states):
         """The cell's forward for layer-direction ``idx`` over the sequences ``sl`` (``x``
         holds just those), contract-checked unless the cell is a built-in one."""
-        params = {k: p.data for k, p in self._layer_params[idx].items()}
+        params = self._param_arrays(idx)
         if sl.stop - sl.start != lens.shape[0]:
             lens = lens[sl]
         st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
-        y, stn, cache = self.cell.forward(params, x, lens, st0, idx % self.num_directions == 1)
+        y, stn, cache = self._cell_forward(params, x, lens, st0, idx % self.num_directions == 1)
         if self._check_cell:
             self._check_outputs(y, stn, x.shape[0], sl.stop - sl.start)
         return y, stn, cache
+
+    def _param_arrays(self, idx: int) -> dict[str, np.ndarray]:
+        """``{name: array}`` of layer-direction ``idx``. ``.data`` may have been given any
+        array since the last call, so each is checked (once per array object): its shape,
+        the layer's dtype and a C-contiguous layout, as the kernels read it."""
+        arrays = {k: p.data for k, p in self._layer_params[idx].items()}
+        last = self._param_checked[idx]
+        if len(last) == len(arrays) and all(a is b for a, b in zip(arrays.values(), last)):
+            return arrays
+        for a, (name, shape) in zip(arrays.values(), self._param_specs[idx]):
+            check_array(name, a, shape=shape, dtype=self.dtype, finite=False)
+        self._param_checked[idx] = tuple(arrays.values())
+        return arrays
 
     def _run_tasks(self, layer, chunks, inp, lens, states, finals, caches):
         """One layer's directions x chunks of sequences as tasks over the threads; fills
@@ -336,7 +357,7 @@ class Recurrent(Module):
         buffers it added into. Chunk 0 adds into ``.grad``, the others into fresh buffers."""
         sl = self._chunks[ci]
         pmap = self._layer_params[idx]
-        params = {k: p.data for k, p in pmap.items()}
+        params = self._param_arrays(idx)
         grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad) for k, p in pmap.items()}
         dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
         cache = self._caches[idx][ci]
