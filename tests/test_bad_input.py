@@ -377,13 +377,22 @@ class _BadInit(GRUKernel):
         return [ParamSpec("weight_ih", (3 * hidden_size, input_size), init="normal")]
 
 
+class _TwoItems(GRUKernel):
+    name = "gru_two_items"
+
+    def forward(self, params, x, lengths, state0, reverse):
+        return super().forward(params, x, lengths, state0, reverse)[:2]
+
+
 @pytest.mark.parametrize(("cell", "message"), [
+    (_TwoItems, r"cell 'gru_two_items' forward: expected a tuple \(y, final states, cache\), "
+                r"got 2 items"),
     (_ShortOutput, r"cell 'gru_short_output' forward: expected output \(5, 2, 4\) float32, "
                    r"got array of shape \(4, 2, 4\)"),
     (_WrongDtype, r"cell 'gru_wrong_dtype' forward: expected output \(5, 2, 4\) float32, "
                   r"got array of shape \(5, 2, 4\) and dtype float64"),
     (_MissingState, r"cell 'lstm_missing_state' forward: expected 2 final states, got 1"),
-], ids=["short_output", "wrong_dtype", "missing_state"])
+], ids=["two_items", "short_output", "wrong_dtype", "missing_state"])
 def test_cell_contract_errors(cell, message, x):
     with pytest.raises(CellContractError, match=message):
         Recurrent(cell, I, H, seed=0)(x)
@@ -441,7 +450,13 @@ class _NoStateGrad(GRUKernel):
         return dx, (), dh_sq
 
 
+class _NoTuple(GRUKernel):
+    def backward(self, params, cache, dy, dstate_n, grads):
+        return dict(enumerate(super().backward(params, cache, dy, dstate_n, grads)))
+
+
 @pytest.mark.parametrize("cell, message", [
+    (_NoTuple, r"backward: expected a tuple \(dx, initial-state gradients, dh_sq\), got dict"),
     (_NarrowDx, r"backward: expected dx \(5, 2, 4\) float32, got array of shape \(5, 2, 1\)"),
     (_NoStateGrad, r"backward: expected initial-state gradients \[\(2, 4\)\]"),
 ])

@@ -192,10 +192,11 @@ class Recurrent(Module):
         if sl.stop - sl.start != lens.shape[0]:
             lens = lens[sl]
         st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
-        y, stn, cache = self._cell_forward(params, x, lens, st0, idx % self.num_directions == 1)
+        result = self._cell_forward(params, x, lens, st0, idx % self.num_directions == 1)
         if self._check_cell:
-            self._check_outputs(y, stn, x.shape[0], sl.stop - sl.start)
-        return y, stn, cache
+            self._check_triple(result, "forward", "(y, final states, cache)")
+            self._check_outputs(result[0], result[1], x.shape[0], sl.stop - sl.start)
+        return result
 
     def _param_arrays(self, idx: int) -> dict[str, np.ndarray]:
         """``{name: array}`` of layer-direction ``idx``. ``.data`` may have been given any
@@ -262,6 +263,13 @@ class Recurrent(Module):
     def _state_form(self) -> str:
         names = self.cell.states
         return "an array" if len(names) == 1 else f"a tuple of {len(names)} arrays {names}"
+
+    def _check_triple(self, result, method: str, items: str) -> None:
+        if not isinstance(result, (tuple, list)) or len(result) != 3:
+            got = (f"{len(result)} items" if isinstance(result, (tuple, list))
+                   else describe(result))
+            raise CellContractError(f"cell {self.cell.name!r} {method}: expected a tuple "
+                                    f"{items}, got {got}")
 
     def _check_outputs(self, y, states, T, B):
         name = self.cell.name
@@ -363,6 +371,7 @@ class Recurrent(Module):
         cache = self._caches[idx][ci]
         result = self.cell.backward(params, cache, dy, dstn, grads)
         if self._check_cell:
+            self._check_triple(result, "backward", "(dx, initial-state gradients, dh_sq)")
             self._check_grads(*result, cache)
         return result, grads
 
