@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 #: multiply-adds of one call below which threads cost more than they save. A hand-off
 #: costs ~0.2 ms on a 2-vCPU VM: the worker starts ~70 us after the submit and the caller
-#: resumes ~140 us after the tasks end (each thread waking from a sleep, for the GIL or a
+#: returns 90-160 us after the tasks end (each thread waking from a sleep, for the GIL or a
 #: future). Measured, two chunks against one at 50 steps: LSTM hidden 32, batch 32 (13.5M)
 #: 0.93x forward; GRU hidden 64, batch 16 (15M) 1.04x; LSTM hidden 64, batch 16 (20M) 1.23x
 MIN_PARALLEL_WORK = 20_000_000
