@@ -107,9 +107,10 @@ class Recurrent(Module):
                 self._param_checked.append(())
         #: multiply-adds per sequence and timestep of each layer-direction (~ its weights)
         self._macs = [sum(p.data.size for p in ps.values()) for ps in self._layer_params]
-        #: whether each call checks what the cell returns: not for the built-in cells
-        #: themselves (not subclasses), whose tests hold them to the contract; those are
-        #: called past their input checks, which the layer makes itself
+        #: any cell but the built-in ones themselves (not subclasses). Only such a cell has
+        #: what it returns checked against the contract, gets fresh default lengths and
+        #: states on every call, and is called through its checking ``forward``: the
+        #: built-in cells' tests hold them to the contract, and they only read their inputs
         self._check_cell = type(self.cell) not in _builtin_cells().values()
         self._cell_forward = self.cell.forward if self._check_cell else self.cell._forward
         self._default_inputs = (None, None, None)
@@ -137,7 +138,8 @@ class Recurrent(Module):
             raise ValueError("x: expected at least one timestep, got a sequence of length 0")
         if B == 0:
             raise ValueError("x: expected at least one sequence, got an empty batch")
-        full, zeros = self._defaults(T, B)
+        if lengths is None or hx is None:
+            full, zeros = self._defaults(T, B)
         lens = full if lengths is None else check_lengths(np.atleast_1d(lengths), B, T)
         states = zeros if hx is None else self._initial_states(hx, B, unbatched)
         checked = self._check_cell
@@ -415,11 +417,13 @@ class Recurrent(Module):
             given = dh_n
         if not isinstance(given, (tuple, list)) or len(given) != len(names):
             raise TypeError(f"dh_n: expected None or {self._state_form()}, got {describe(dh_n)}")
-        zeros = self._defaults(T, B)[1]  # read only, as the forward's initial states
+        zeros = None
         out = []
-        for name, s, a, zero in zip(names, self.state_sizes, given, zeros):
+        for k, (name, s, a) in enumerate(zip(names, self.state_sizes, given)):
             if a is None:
-                out.append(zero)
+                if zeros is None:  # read only, as the forward's initial states
+                    zeros = self._defaults(T, B)[1]
+                out.append(zeros[k])
                 continue
             shape = (LD, s) if unbatched else (LD, B, s)
             a = check_array(f"dh_n ({name})", a, shape=shape, dtype=self.dtype,
