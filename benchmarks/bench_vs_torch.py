@@ -5,7 +5,9 @@ Rows: RNN/LSTM/GRU, input 32, float32, hidden {32, 128, 512} x batch {1, 32} x l
 2000 of PyTorch's CPU performance complaint. For each: inference (forward) and a training
 step (forward + backward with parameter gradients). Rounds interleave the libraries; medians,
 the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
-GEMM peak measured in the same run are printed and optionally written as Markdown.
+GEMM peak measured in the same run are printed and optionally written as Markdown. The
+machine's speed may drift within a run, so each round also times a 2048^3 GEMM, and the
+share of that (the "local peak" of the row's rounds) is reported too.
 
     python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory] [--only REGEX]
                                         [--markdown docs/benchmarks.md]
@@ -27,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,6 +161,25 @@ def gemm_peak(threads: int) -> tuple[float, dict[int, float]]:
     return max(sizes.values()), sizes
 
 
+def gemm_probe(threads: int) -> Callable[[], float]:
+    """A function timing one 2048^3 float32 GEMM (median of 3) and returning its GFLOP/s:
+    the machine's speed at this moment, taken between a row's measurements."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(1).standard_normal((2048, 2048)).astype(np.float32)
+
+    def probe() -> float:
+        with threadpool_limits(threads, user_api="blas"):
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                a @ a
+                times.append(time.perf_counter() - t0)
+        return 2 * 2048 ** 3 / statistics.median(times) / 1e9
+
+    return probe
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -243,6 +265,7 @@ def main(argv=None) -> int:
     prepare_runtime()
     env["malloc keeps freed memory"] = keep_freed_memory()  # the decision prepare_runtime made
     peak, peaks = gemm_peak(args.threads)
+    probe = gemm_probe(args.threads)
     head = (f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
             f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
             f"jax {jax_version}, rnnlab {rl.__version__}; threads {args.threads}; env {env}; "
@@ -256,16 +279,20 @@ def main(argv=None) -> int:
             continue
         fns = make_callables(row, jax_ok)
         res: dict[tuple[str, str], list[float]] = {}
+        local = []
         for _ in range(args.rounds):
             for lib, (infer, train) in fns.items():
                 res.setdefault((lib, "inf"), []).append(_timeit(infer, args.min_time))
                 res.setdefault((lib, "trn"), []).append(_timeit(train, args.min_time))
+            local.append(probe())
         med = {k: statistics.median(v) for k, v in res.items()}
-        entry = {"row": row, "ms": {k: v * 1e3 for k, v in med.items()}}
+        entry = {"row": row, "ms": {k: v * 1e3 for k, v in med.items()},
+                 "local_peak": statistics.median(local)}
         for mode, train in (("inf", False), ("trn", True)):
             gf = row.flops(train) / med[("rnnlab", mode)] / 1e9
             entry[f"gflops_{mode}"] = gf
             entry[f"peak_{mode}"] = 100 * gf / peak
+            entry[f"local_{mode}"] = 100 * gf / entry["local_peak"]
         if args.memory:
             entry["mem"] = {lib: peak_memory(lib, row) for lib in ("rnnlab", "torch")}
         table.append(entry)
@@ -275,7 +302,9 @@ def main(argv=None) -> int:
             ratios = " ".join(f"{lib} {med[(lib, mode)] / med[('rnnlab', mode)]:5.2f}x"
                               for lib in libs if (lib, mode) in med)
             parts.append(f"{mode} {ours:8.3f} ms {entry[f'gflops_{mode}']:6.1f} GF/s "
-                         f"({entry[f'peak_{mode}']:4.1f}%) vs {ratios}")
+                         f"({entry[f'peak_{mode}']:4.1f}%, local {entry[f'local_{mode}']:4.1f}%)"
+                         f" vs {ratios}")
+        parts.append(f"GEMM {entry['local_peak']:.0f} GF/s")
         if args.memory:
             parts.append("mem MiB rnnlab {rnnlab:.1f} torch {torch:.1f}".format(**entry["mem"]))
         print(" | ".join(parts), flush=True)
@@ -289,7 +318,8 @@ def write_markdown(path: str, head: str, table: list[dict], libs: list[str],
     cols = ["row"]
     for name in ("inference", "training step"):
         cols += [f"rnnlab {name} ms"] + [f"{lib} ms" for lib in libs] + \
-                [f"{lib}/rnnlab" for lib in libs] + ["GF/s", "% peak"]
+                [f"{lib}/rnnlab" for lib in libs] + ["GF/s", "% peak", "% local peak"]
+    cols.append("local GEMM GF/s")
     if memory:
         cols += ["rnnlab MiB", "torch MiB"]
     lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -301,7 +331,9 @@ def write_markdown(path: str, head: str, table: list[dict], libs: list[str],
             cells += [f"{ms[(lib, mode)]:.3f}" if (lib, mode) in ms else "-" for lib in libs]
             cells += [f"{ms[(lib, mode)] / ms[('rnnlab', mode)]:.2f}" if (lib, mode) in ms
                       else "-" for lib in libs]
-            cells += [f"{e[f'gflops_{mode}']:.1f}", f"{e[f'peak_{mode}']:.1f}"]
+            cells += [f"{e[f'gflops_{mode}']:.1f}", f"{e[f'peak_{mode}']:.1f}",
+                      f"{e[f'local_{mode}']:.1f}"]
+        cells.append(f"{e['local_peak']:.0f}")
         if memory:
             cells += [f"{e['mem']['rnnlab']:.1f}", f"{e['mem']['torch']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
