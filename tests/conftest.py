@@ -36,4 +36,5 @@ def force_unit_split(monkeypatch, threads: int, min_units: int) -> None:
     monkeypatch.setattr(parallel, "MIN_SPLIT_WORK", 0)
     monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", min_units)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 10**18)
+    monkeypatch.setattr(parallel, "MIN_DRIVER_WORK", 10**18)
     monkeypatch.setattr(config, "_threads", threads)

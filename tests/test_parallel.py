@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import select
+import signal
 import subprocess
 import sys
 
@@ -12,15 +14,31 @@ import pytest
 from conftest import train_once
 
 import rnnlab as rl
-from rnnlab.engine import config, parallel
+from rnnlab.engine import config, parallel, recurrent
+from rnnlab.engine.kernels.lstm import lstm_forward
 
 
-@pytest.fixture
-def threads(monkeypatch):
-    """Force the threaded path even for tiny problems, on 3 threads."""
+@pytest.fixture(params=["driver", "threads"])
+def threads(request, monkeypatch):
+    """Force the threaded path even for tiny problems, on 3 threads: the built-in cells' tasks
+    in the compiled driver, or (as any cell's) on Python threads. Yields the modes used."""
+    if request.param == "driver" and not parallel.drivers_usable():
+        pytest.skip("no thread-safe Numba threading layer (or kernels not compiled)")
+    if request.param == "threads":
+        monkeypatch.setitem(parallel._driver_state, "usable", False)
     monkeypatch.setattr(parallel, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(parallel, "MIN_DRIVER_WORK", 0)
     monkeypatch.setattr(parallel, "MIN_ROWS", 2)
     monkeypatch.setattr(config, "_threads", 3)
+    modes = []
+    real = parallel.task_mode
+
+    def spy(*args, **kwargs):
+        modes.append(real(*args, **kwargs))
+        return modes[-1]
+
+    monkeypatch.setattr(recurrent, "task_mode", spy)
+    return request.param, modes
 
 
 @pytest.mark.parametrize("cell, kw", [
@@ -42,6 +60,11 @@ def test_threaded_path_matches_serial(threads, monkeypatch, cell, kw):
         rng.standard_normal(hn.shape)
     threaded = train_once(layer, x, lengths, dout, dh)
     assert len(layer._chunks) > 1
+    mode, modes = threads
+    if cell == "peephole_lstm":  # a plugin cell: always Python threads
+        assert not modes
+    else:
+        assert set(modes) == {mode}
     monkeypatch.setattr(config, "_threads", 1)
     serial = train_once(layer, x, lengths, dout, dh)
     assert len(layer._chunks) == 1
@@ -55,6 +78,52 @@ def test_threaded_path_matches_serial(threads, monkeypatch, cell, kw):
         assert set(t1) == set(t2)
         for key in t2:
             np.testing.assert_allclose(t1[key], t2[key], rtol=1e-12, atol=1e-14, err_msg=key)
+
+
+def test_read_only_weights_leave_the_driver_for_python_threads(threads, monkeypatch):
+    """A read-only weight in one direction would give the driver's tuples two Numba types;
+    such calls run on Python threads instead, with the same numbers."""
+    rng = np.random.default_rng(4)
+    layer = rl.LSTM(3, 5, bidirectional=True, dtype=np.float64, seed=3)
+    x = rng.standard_normal((6, 8, 3))
+    expected = layer(x)[0]
+    w = layer.weight_hh_l0_reverse.data.copy()
+    w.flags.writeable = False
+    layer.weight_hh_l0_reverse.data = w
+    calls = []
+    real = parallel.DRIVERS[lstm_forward]
+    monkeypatch.setitem(parallel.DRIVERS, lstm_forward, lambda *a: calls.append(a) or real(*a))
+    np.testing.assert_allclose(layer(x)[0], expected, rtol=1e-13, atol=1e-15)
+    assert not calls
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_threaded_layers(threads):
+    """After a fork the parent's pool threads are gone and GNU OpenMP must not be entered: a
+    child still gets the right numbers, on fresh Python threads."""
+    rng = np.random.default_rng(5)
+    layer = rl.GRU(3, 5, bidirectional=True, dtype=np.float64, seed=3)
+    x = rng.standard_normal((6, 8, 3))
+    expected = layer(x)[0]  # starts the parent's threads (or Numba's)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running pytest's teardown
+        code = 1
+        try:
+            code = 0 if np.allclose(layer(x)[0], expected, rtol=1e-13, atol=1e-15) else 2
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(code)
+    os.close(write)
+    try:
+        ready, _, _ = select.select([read], [], [], 120)
+        assert ready, "the forked child hung"
+        assert os.read(read, 1) == b"\x00"
+    finally:
+        os.close(read)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def test_chunks_cover_the_batch_once(monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 from conftest import BUILTIN_CELLS, force_unit_split, train_once
 
 import rnnlab as rl
-from rnnlab.engine import cells, config, parallel
+from rnnlab.engine import config, parallel
 from rnnlab.engine.config import jit
 from rnnlab.engine.kernels.sync import barrier, new_sync
 
@@ -31,7 +31,7 @@ def split_everything(monkeypatch):
         groups.append(n)
         return real(fn, n, sync)
 
-    monkeypatch.setattr(cells, "run_split", counting)
+    monkeypatch.setattr(parallel, "run_split", counting)
     return groups
 
 

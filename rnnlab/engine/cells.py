@@ -15,7 +15,7 @@ from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
 from .kernels.sync import new_sync
-from .parallel import run_split, unit_ranges, unit_threads
+from .parallel import Launch, unit_ranges, unit_threads
 
 
 def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_size: int,
@@ -130,8 +130,21 @@ class _BuiltinCell(Cell):
         self.check_inputs(params, x, lengths, state0)
         return self._forward(params, x, lengths, state0, reverse)
 
-    def _forward(self, params, x, lengths, state0, reverse):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _forward(self, params, x, lengths, state0, reverse):
+        return self._launch_forward(params, x, lengths, state0, reverse).run()
+
+    def backward(self, params, cache, dy, dstate_n, grads):
+        return self._launch_backward(params, cache, dy, dstate_n, grads).run()
+
+    def _launch_forward(self, params, x, lengths, state0, reverse) -> Launch:
+        """The forward's kernel call, prepared (the plan made with the calling thread's
+        budget); its ``finish`` returns what :meth:`forward` does."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _launch_backward(self, params, cache, dy, dstate_n, grads) -> Launch:
+        """The backward's kernel call, prepared; its ``finish`` returns what
+        :meth:`backward` does."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
 
 class _ElmanBase(_BuiltinCell):
@@ -142,7 +155,7 @@ class _ElmanBase(_BuiltinCell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def _forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
@@ -152,13 +165,16 @@ class _ElmanBase(_BuiltinCell):
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         bias = summed_bias(params, H, x.dtype)
-        run_split(lambda k: rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, self.relu, y,
-                                        pre, hbuf, plan.fused, plan.dense, *plan.tail(k)),
-                  plan.n, plan.sync)
-        arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
-        return y, (hbuf[T % 2].copy(),), Cache(arrays, {"h": y})
 
-    def backward(self, params, cache, dy, dstate_n, grads):
+        def finish():
+            arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
+            return y, (hbuf[T % 2].copy(),), Cache(arrays, {"h": y})
+
+        return Launch(rnn_forward, lambda k: (
+            x, lengths, reverse, w_ih, w_hh, bias, self.relu, y, pre, hbuf, plan.fused,
+            plan.dense, *plan.tail(k)), plan, finish)
+
+    def _launch_backward(self, params, cache, dy, dstate_n, grads):
         a = cache.arrays
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
@@ -169,14 +185,16 @@ class _ElmanBase(_BuiltinCell):
         plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, plan.n)
-        run_split(lambda k: rnn_backward(
+
+        def finish():
+            sum_parts(parts)
+            add_bias_grads(grads, parts[0]["bias"])
+            return dx, (dh0,), total_sq(dh_sq)
+
+        return Launch(rnn_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
             a["h0"], y, dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"], parts[k]["weight_hh"],
-            parts[k]["bias"], dh_sq[k], dg, plan.dense, *plan.tail(k), k),
-            plan.n, plan.sync)
-        sum_parts(parts)
-        add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0,), total_sq(dh_sq)
+            parts[k]["bias"], dh_sq[k], dg, plan.dense, *plan.tail(k), k), plan, finish)
 
 
 class RNNTanhKernel(_ElmanBase):
@@ -214,7 +232,7 @@ class LSTMKernel(_BuiltinCell):
     def state_sizes(self, hidden_size):
         return (self._proj(hidden_size) or hidden_size, hidden_size)
 
-    def _forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
@@ -231,16 +249,18 @@ class LSTMKernel(_BuiltinCell):
         hbuf = np.empty((2, B, P), dtype=x.dtype)
         hbuf[0] = h0
         bias = summed_bias(params, 4 * H, x.dtype)
-        run_split(lambda k: lstm_forward(
-            x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms,
-            hbuf, cn, plan.fused, plan.dense, *plan.tail(k)), plan.n, plan.sync)
-        hn = hbuf[T % 2].copy()
-        arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y, gates=gates,
-                      cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
-        trace = {"h": y, "c": cs, "gates": gates.reshape(T, B, 4, H)}
-        return y, (hn, cn), Cache(arrays, trace)
 
-    def backward(self, params, cache, dy, dstate_n, grads):
+        def finish():
+            arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y,
+                          gates=gates, cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
+            trace = {"h": y, "c": cs, "gates": gates.reshape(T, B, 4, H)}
+            return y, (hbuf[T % 2].copy(), cn), Cache(arrays, trace)
+
+        return Launch(lstm_forward, lambda k: (
+            x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms, hbuf,
+            cn, plan.fused, plan.dense, *plan.tail(k)), plan, finish)
+
+    def _launch_backward(self, params, cache, dy, dstate_n, grads):
         a = cache.arrays
         x, y, cs = a["x"], a["y"], a["cs"]
         T, B, _ = x.shape
@@ -256,15 +276,18 @@ class LSTMKernel(_BuiltinCell):
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,
                              plan.n)
         dw_hr = grads["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
-        run_split(lambda k: lstm_backward(
+
+        def finish():
+            sum_parts(parts)
+            add_bias_grads(grads, parts[0]["bias"])
+            return dx, (dh0, dc0), total_sq(dh_sq)
+
+        return Launch(lstm_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
             has_proj, a["h0"], a["c0"], y, a["gates"], cs, a["ms"], dy, dstate_n[0],
             dstate_n[1], dx, dh0, dc0, parts[k]["weight_ih"], parts[k]["weight_hh"],
             parts[k]["bias"], dw_hr, dh_sq[k], dg, dht, plan.dense, *plan.tail(k), k),
-            plan.n, plan.sync)
-        sum_parts(parts)
-        add_bias_grads(grads, parts[0]["bias"])
-        return dx, (dh0, dc0), total_sq(dh_sq)
+            plan, finish)
 
 
 class GRUKernel(_BuiltinCell):
@@ -276,7 +299,7 @@ class GRUKernel(_BuiltinCell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def _forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]
@@ -293,15 +316,18 @@ class GRUKernel(_BuiltinCell):
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
-        run_split(lambda k: gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates,
-                                        hlin, hbuf, plan.dense, *plan.tail(k)),
-                  plan.n, plan.sync)
-        arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=state0[0], y=y, gates=gates,
-                      hlin=hlin)
-        trace = {"h": y, "gates": gates.reshape(T, B, 3, H)}
-        return y, (hbuf[T % 2].copy(),), Cache(arrays, trace)
 
-    def backward(self, params, cache, dy, dstate_n, grads):
+        def finish():
+            arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=state0[0], y=y,
+                          gates=gates, hlin=hlin)
+            trace = {"h": y, "gates": gates.reshape(T, B, 3, H)}
+            return y, (hbuf[T % 2].copy(),), Cache(arrays, trace)
+
+        return Launch(gru_forward, lambda k: (
+            x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, plan.dense,
+            *plan.tail(k)), plan, finish)
+
+    def _launch_backward(self, params, cache, dy, dstate_n, grads):
         a = cache.arrays
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
@@ -314,14 +340,17 @@ class GRUKernel(_BuiltinCell):
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"),
                              {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, plan.n)
-        run_split(lambda k: gru_backward(
+
+        def finish():
+            sum_parts(parts)
+            add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
+            return dx, (dh0,), total_sq(dh_sq)
+
+        return Launch(gru_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["h0"],
             y, a["gates"], a["hlin"], dy, dstate_n[0], dx, dh0, parts[k]["weight_ih"],
             parts[k]["weight_hh"], parts[k]["bias_ih"], parts[k]["bias_hh"], dh_sq[k], dg,
-            dgbuf, plan.dense, *plan.tail(k), k), plan.n, plan.sync)
-        sum_parts(parts)
-        add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
-        return dx, (dh0,), total_sq(dh_sq)
+            dgbuf, plan.dense, *plan.tail(k), k), plan, finish)
 
 
 BUILTIN_CELLS: dict[str, type[Cell]] = {

@@ -11,20 +11,29 @@
 The kernels release the GIL, so plain Python threads run them in parallel. BLAS stays
 single-threaded (:func:`~.config.limit_blas`). Tasks started by :func:`run_all` run with a
 budget of one thread, so a cell never splits its units while its siblings are running.
+
+The built-in cells' tasks are calls of one compiled kernel (:class:`Launch`): those run
+together in one compiled driver over Numba's threads (:mod:`.kernels.tasks`,
+:func:`run_launches`) when Numba's threading layer is OpenMP or TBB. Its workers stay
+awake between calls, so a hand-off costs microseconds instead of ~0.2 ms, and much smaller
+calls are worth splitting (:data:`MIN_DRIVER_WORK`).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numba
+import numpy as np
 
 from .config import get_threads
 from .kernels.sync import abort
+from .kernels.tasks import DRIVERS
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,6 +44,9 @@ R = TypeVar("R")
 #: future). Measured, two chunks against one at 50 steps: LSTM hidden 32, batch 32 (13.5M)
 #: 0.93x forward; GRU hidden 64, batch 16 (15M) 1.04x; LSTM hidden 64, batch 16 (20M) 1.23x
 MIN_PARALLEL_WORK = 20_000_000
+#: the same for tasks run by a compiled driver (:func:`run_launches`): its hand-off costs
+#: ~10-20 us. Measured, two chunks against one at 50 steps: see docs/benchmarks.md
+MIN_DRIVER_WORK = 8_000_000
 #: fewest sequences per chunk: thinner chunks run the recurrent product inefficiently
 MIN_ROWS = 4
 #: recurrent multiply-adds per step below which a unit split's barrier (~1 us) costs more
@@ -61,15 +73,17 @@ def budget() -> int:
     return _local.budget or get_threads()
 
 
-def batch_chunks(batch: int, directions: int, work: float) -> list[slice]:
+def batch_chunks(batch: int, directions: int, work: float, compiled: bool = False
+                 ) -> list[slice]:
     """Split ``batch`` sequences into contiguous chunks so ``chunks x directions`` tasks keep
     the configured threads busy; one chunk when ``work`` (multiply-adds) is small or the
-    batch too thin to split (a built-in cell then splits its units instead).
+    batch too thin to split (a built-in cell then splits its units instead). ``compiled``:
+    the tasks will be :class:`Launch` es (see :func:`task_mode`).
 
     Measured at batch 8 and 32: splitting the sequences was as fast as or faster than
     splitting the units (LSTM, GRU inference, Elman RNN), except GRU training (0.9x)."""
     threads = budget()
-    if threads <= directions or work < MIN_PARALLEL_WORK:
+    if threads <= directions or not worth_threads(work, compiled):
         return [slice(0, batch)]
     n = max(1, min(-(-threads // directions), batch // MIN_ROWS))
     bounds = [round(i * batch / n) for i in range(n + 1)]
@@ -134,6 +148,11 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], work: float) -> list[R]:
     threads = min(budget(), len(tasks))
     if threads <= 1 or work < MIN_PARALLEL_WORK:
         return [fn(t) for t in tasks]
+    return _on_threads(fn, tasks, threads)
+
+
+def _on_threads(fn: Callable[[T], R], tasks: Sequence[T], threads: int) -> list[R]:
+    """``[fn(t) for t in tasks]`` on ``threads`` threads, each task with a budget of one."""
     pool = _executor(threads - 1)
     futures = [pool.submit(_single, fn, t) for t in tasks[1:]]
     first = _single(fn, tasks[0])
@@ -161,3 +180,117 @@ def _executor(workers: int, kind: str = "rnnlab") -> ThreadPoolExecutor:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=kind)
             _pools[kind] = (pool, workers)
         return pool
+
+
+class Launch(NamedTuple):
+    """One kernel call of a built-in cell, prepared: ``kernel(*args(k))`` for thread ``k`` of
+    ``plan.n`` (sharing ``plan.sync``), then ``finish()`` gives the cell's result."""
+
+    kernel: Callable
+    args: Callable[[int], tuple]
+    plan: Any  # a StepPlan: n, sync
+    finish: Callable[[], Any]
+
+    def run(self) -> Any:
+        """Run the call on its plan's threads now; the cell's result."""
+        run_split(lambda k: self.kernel(*self.args(k)), self.plan.n, self.plan.sync)
+        return self.finish()
+
+
+_driver_state: dict[str, Any] = {"usable": None}
+
+
+def drivers_usable() -> bool:
+    """Whether :func:`run_launches` may use the compiled drivers: the kernels are compiled and
+    Numba's threading layer is safe to enter from several Python threads (OpenMP, TBB; not
+    its fallback ``workqueue``). Decided once; a forked child falls back to Python threads
+    (GNU OpenMP does not survive a fork)."""
+    usable = _driver_state["usable"]
+    if usable is None:
+        with _pool_lock:
+            usable = _driver_state["usable"]
+            if usable is None:
+                usable = _driver_state["usable"] = _layer_is_threadsafe()
+    return usable
+
+
+def _layer_is_threadsafe() -> bool:
+    if numba.config.DISABLE_JIT:
+        return False
+    try:
+        from numba.np.ufunc.parallel import _launch_threads
+
+        _launch_threads()  # loads the threading layer, as a first parallel call would
+        return numba.threading_layer() in ("omp", "tbb")
+    except (ImportError, ValueError, RuntimeError):
+        return False
+
+
+def _driver_pays(work: float, compiled: bool) -> bool:
+    return compiled and work >= MIN_DRIVER_WORK and drivers_usable()
+
+
+def worth_threads(work: float, compiled: bool) -> bool:
+    """Whether tasks of ``work`` multiply-adds in all pay for their threads' hand-off;
+    ``compiled``: they are :class:`Launch` es, which a driver may run."""
+    return _driver_pays(work, compiled) or work >= MIN_PARALLEL_WORK
+
+
+def task_mode(tasks: int, work: float, compiled: bool) -> str:
+    """How ``tasks`` independent tasks of ``work`` multiply-adds in all run: ``"driver"``
+    (compiled, :func:`run_launches`), ``"threads"`` (Python threads, :func:`run_all`) or
+    ``"serial"``. Tasks that run together are planned with a budget of one thread."""
+    if min(budget(), tasks) <= 1:
+        return "serial"
+    if _driver_pays(work, compiled):
+        return "driver"
+    return "threads" if work >= MIN_PARALLEL_WORK else "serial"
+
+
+class one_thread:
+    """Context: the calling thread's :func:`budget` is one thread (plans made inside split
+    nothing)."""
+
+    def __enter__(self):
+        self._saved = _local.budget
+        _local.budget = 1
+
+    def __exit__(self, *exc):
+        _local.budget = self._saved
+
+
+def run_launches(launches: Sequence[Launch], mode: str) -> list:
+    """The results of ``launches`` (planned for one thread each when ``mode`` is not
+    ``"serial"``), run as :func:`task_mode` chose."""
+    args = [launch.args(0) for launch in launches] if mode == "driver" else []
+    if args and _homogeneous(launches, args):
+        n = min(len(launches), numba.config.NUMBA_NUM_THREADS)
+        saved = numba.get_num_threads()
+        numba.set_num_threads(n)
+        try:
+            DRIVERS[launches[0].kernel](*zip(*args))
+        finally:
+            numba.set_num_threads(saved)
+        return [launch.finish() for launch in launches]
+    if mode == "serial":
+        return [launch.run() for launch in launches]
+    return _on_threads(Launch.run, launches, min(budget(), len(launches)))
+
+
+def _homogeneous(launches: Sequence[Launch], args: list[tuple]) -> bool:
+    """Whether the calls (with arguments ``args``) can share a driver: one kernel, and no
+    read-only array among the arguments (a user's read-only weight would give its tuple two
+    Numba types)."""
+    kernel = launches[0].kernel
+    return all(launch.kernel is kernel for launch in launches) and all(
+        a.flags.writeable for call in args for a in call if isinstance(a, np.ndarray))
+
+
+def _after_fork_in_child() -> None:
+    # the parent's pool threads do not exist in the child, nor may GNU OpenMP be used there
+    _pools.clear()
+    _driver_state["usable"] = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

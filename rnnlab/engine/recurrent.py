@@ -7,13 +7,14 @@ thin subclasses with torch's constructor arguments, shapes and parameter names.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import numpy as np
 
 from .cell import Cell
 from .config import prepare_runtime
 from .module import Module, Parameter, as_float_dtype
-from .parallel import batch_chunks, run_all
+from .parallel import batch_chunks, one_thread, run_all, run_launches, task_mode
 from .validate import check_array, check_lengths, describe, positive_int
 
 
@@ -146,7 +147,7 @@ class Recurrent(Module):
         self.release()
         prepare_runtime()
         L, D = self.num_layers, self.num_directions
-        chunks = batch_chunks(B, D, T * B * self._macs[0] * D)
+        chunks = batch_chunks(B, D, T * B * self._macs[0] * D, compiled=not checked)
         # one layer-direction and one chunk: the cell runs inline, and a built-in cell's
         # final states (its own fresh arrays) are returned as they are
         solo = D == 1 and len(chunks) == 1
@@ -190,15 +191,20 @@ class Recurrent(Module):
     def _run_cell(self, idx: int, sl: slice, x, lens, states):
         """The cell's forward for layer-direction ``idx`` over the sequences ``sl`` (``x``
         holds just those), contract-checked unless the cell is a built-in one."""
-        params = self._param_arrays(idx)
-        if sl.stop - sl.start != lens.shape[0]:
-            lens = lens[sl]
-        st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
-        result = self._cell_forward(params, x, lens, st0, idx % self.num_directions == 1)
+        params, lens, st0, reverse = self._cell_inputs(idx, sl, lens, states)
+        result = self._cell_forward(params, x, lens, st0, reverse)
         if self._check_cell:
             self._check_triple(result, "forward", "(y, final states, cache)")
             self._check_outputs(result[0], result[1], x.shape[0], sl.stop - sl.start)
         return result
+
+    def _cell_inputs(self, idx: int, sl: slice, lens, states) -> tuple:
+        """``(params, lengths, initial states, reverse)`` of layer-direction ``idx`` over the
+        sequences ``sl``."""
+        if sl.stop - sl.start != lens.shape[0]:
+            lens = lens[sl]
+        st0 = tuple([s[idx, sl] for s in states])  # C-contiguous: sl is a plain range
+        return self._param_arrays(idx), lens, st0, idx % self.num_directions == 1
 
     def _param_arrays(self, idx: int) -> dict[str, np.ndarray]:
         """``{name: array}`` of layer-direction ``idx``. ``.data`` may have been given any
@@ -221,9 +227,19 @@ class Recurrent(Module):
         tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
                  for ci in range(len(chunks))]
         parts = [np.ascontiguousarray(inp[:, c]) for c in chunks]
-        results = run_all(lambda t: self._run_cell(t[0], chunks[t[1]], parts[t[1]], lens,
-                                                   states),
-                          tasks, T * B * self._macs[layer * D] * D)
+        work = T * B * self._macs[layer * D] * D
+        if self._check_cell:
+            results = run_all(lambda t: self._run_cell(t[0], chunks[t[1]], parts[t[1]], lens,
+                                                       states), tasks, work)
+        else:
+            mode = task_mode(len(tasks), work, compiled=True)
+            with one_thread() if mode != "serial" else nullcontext():
+                launches = []
+                for idx, ci in tasks:
+                    params, lns, st0, reverse = self._cell_inputs(idx, chunks[ci], lens, states)
+                    launches.append(self.cell._launch_forward(params, parts[ci], lns, st0,
+                                                              reverse))
+            results = run_launches(launches, mode)
         out = np.empty((T, B, D * H), dtype=self.dtype)
         for (idx, ci), (y, stn, _) in zip(tasks, results):
             sl = chunks[ci]
@@ -361,16 +377,21 @@ class Recurrent(Module):
             dx = dtop.transpose(1, 0, 2) if self.batch_first else dtop
         return dx, (dinit[0] if len(dinit) == 1 else tuple(dinit))
 
+    def _backward_inputs(self, idx: int, ci: int, dfinal) -> tuple:
+        """``(params, cache, final-state gradients, gradient buffers)`` of the backward of
+        layer-direction ``idx`` over chunk ``ci`` of the sequences. Chunk 0 adds into
+        ``.grad``, the others into fresh buffers."""
+        sl = self._chunks[ci]
+        pmap = self._layer_params[idx]
+        grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad) for k, p in pmap.items()}
+        dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
+        return self._param_arrays(idx), self._caches[idx][ci], dstn, grads
+
     def _run_cell_backward(self, idx: int, ci: int, dy, dfinal):
         """The cell's backward for layer-direction ``idx`` over chunk ``ci`` of the sequences
         (``dy`` holds just those): returns its ``(dx, dstate0, dh_sq)`` and the gradient
-        buffers it added into. Chunk 0 adds into ``.grad``, the others into fresh buffers."""
-        sl = self._chunks[ci]
-        pmap = self._layer_params[idx]
-        params = self._param_arrays(idx)
-        grads = {k: p.grad if ci == 0 else np.zeros_like(p.grad) for k, p in pmap.items()}
-        dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
-        cache = self._caches[idx][ci]
+        buffers it added into (see :meth:`_backward_inputs`)."""
+        params, cache, dstn, grads = self._backward_inputs(idx, ci, dfinal)
         result = self.cell.backward(params, cache, dy, dstn, grads)
         if self._check_cell:
             self._check_triple(result, "backward", "(dx, initial-state gradients, dh_sq)")
@@ -385,13 +406,24 @@ class Recurrent(Module):
         tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
                  for ci in range(len(chunks))]
 
-        def run(task):
-            idx, ci = task
-            sl, d = chunks[ci], idx % D
-            dy = np.ascontiguousarray(dtop[:, sl, d * H:(d + 1) * H])
-            return self._run_cell_backward(idx, ci, dy, dfinal)
+        def dy_of(idx, ci):
+            d = idx % D
+            return np.ascontiguousarray(dtop[:, chunks[ci], d * H:(d + 1) * H])
 
-        results = run_all(run, tasks, T * B * self._macs[layer * D] * D * 2)
+        work = T * B * self._macs[layer * D] * D * 2
+        if self._check_cell:
+            results = run_all(lambda t: self._run_cell_backward(*t, dy_of(*t), dfinal), tasks,
+                              work)
+        else:
+            mode = task_mode(len(tasks), work, compiled=True)
+            with one_thread() if mode != "serial" else nullcontext():
+                launches, buffers = [], []
+                for idx, ci in tasks:
+                    params, cache, dstn, grads = self._backward_inputs(idx, ci, dfinal)
+                    launches.append(self.cell._launch_backward(params, cache, dy_of(idx, ci),
+                                                               dstn, grads))
+                    buffers.append(grads)
+            results = list(zip(run_launches(launches, mode), buffers))
         dx = None
         for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
             sl = chunks[ci]
