@@ -264,11 +264,12 @@ def run_launches(launches: Sequence[Launch], mode: str) -> list:
     ``"serial"``), run as :func:`task_mode` chose."""
     args = [launch.args(0) for launch in launches] if mode == "driver" else []
     if args and _homogeneous(launches, args):
-        n = min(len(launches), numba.config.NUMBA_NUM_THREADS)
+        n = len(args)
+        args += [args[0]] * ((1 << (n - 1).bit_length()) - n)  # see .kernels.tasks
         saved = numba.get_num_threads()
-        numba.set_num_threads(n)
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
         try:
-            DRIVERS[launches[0].kernel](*zip(*args))
+            DRIVERS[launches[0].kernel](n, *zip(*args))
         finally:
             numba.set_num_threads(saved)
         return [launch.finish() for launch in launches]
