@@ -193,7 +193,10 @@ class Launch(NamedTuple):
 
     def run(self) -> Any:
         """Run the call on its plan's threads now; the cell's result."""
-        run_split(lambda k: self.kernel(*self.args(k)), self.plan.n, self.plan.sync)
+        if self.plan.n == 1:
+            self.kernel(*self.args(0))
+        else:
+            run_split(lambda k: self.kernel(*self.args(k)), self.plan.n, self.plan.sync)
         return self.finish()
 
 
