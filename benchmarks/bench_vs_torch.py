@@ -7,7 +7,9 @@ step (forward + backward with parameter gradients). Rounds interleave the librar
 the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
 GEMM peak measured in the same run are printed and optionally written as Markdown. The
 machine's speed may drift within a run, so each round also times a 2048^3 GEMM, and the
-share of that (the "local peak" of the row's rounds) is reported too.
+share of that (the "local peak" of the row's rounds) is reported too. Each measurement
+starts on idle cores: the threads of OpenBLAS, OpenMP and XLA spin for a while after a call,
+so the run pauses before each one (and longer after each GEMM).
 
     python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory] [--only REGEX]
                                         [--markdown docs/benchmarks.md]
@@ -158,6 +160,7 @@ def gemm_peak(threads: int) -> tuple[float, dict[int, float]]:
         with threadpool_limits(threads, user_api="blas"):
             t = _timeit(lambda a=a, b=b: a @ b, 1.0, 20)
         sizes[n] = 2 * n ** 3 / t / 1e9
+    _let_blas_rest()
     return max(sizes.values()), sizes
 
 
@@ -175,9 +178,22 @@ def gemm_probe(threads: int) -> Callable[[], float]:
                 t0 = time.perf_counter()
                 a @ a
                 times.append(time.perf_counter() - t0)
+        _let_blas_rest()
         return 2 * 2048 ** 3 / statistics.median(times) / 1e9
 
     return probe
+
+
+def _let_blas_rest() -> None:
+    """Wait until OpenBLAS's threads stop spinning after a large product (they busy-wait
+    ~0.1 s for more work): the row measured next would share the cores with them (a
+    two-thread LSTM forward at hidden 512, batch 1 took 2x as long)."""
+    time.sleep(0.5)
+
+
+#: pause before each measurement: the threads of the library timed before (OpenMP's, XLA's)
+#: spin for a while after their last call, and would slow whichever library comes next
+SETTLE_SECONDS = 0.2
 
 
 def _status_kib(field: str) -> int:
@@ -282,8 +298,9 @@ def main(argv=None) -> int:
         local = []
         for _ in range(args.rounds):
             for lib, (infer, train) in fns.items():
-                res.setdefault((lib, "inf"), []).append(_timeit(infer, args.min_time))
-                res.setdefault((lib, "trn"), []).append(_timeit(train, args.min_time))
+                for mode, fn in (("inf", infer), ("trn", train)):
+                    time.sleep(SETTLE_SECONDS)
+                    res.setdefault((lib, mode), []).append(_timeit(fn, args.min_time))
             local.append(probe())
         med = {k: statistics.median(v) for k, v in res.items()}
         entry = {"row": row, "ms": {k: v * 1e3 for k, v in med.items()},
