@@ -36,7 +36,8 @@ fixtures: $(STAMP)
 	$(BIN)/python tests/make_golden_weights.py
 
 # Numba's cache keys on each kernel's own file: after editing a shared kernel module
-# (kernels/common.py, kernels/gemm.py) run `make clean-cache` so callers recompile.
+# (kernels/common.py, kernels/gemm.py) or a kernel (the task drivers in kernels/tasks.py
+# embed them) run `make clean-cache` so callers recompile.
 clean-cache:
 	find rnnlab -name '*.nbi' -delete -o -name '*.nbc' -delete
 
