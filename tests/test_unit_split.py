@@ -25,13 +25,13 @@ def split_everything(monkeypatch):
     """Unit split for any size, on 3 threads; directions and chunks one after another."""
     force_unit_split(monkeypatch, threads=3, min_units=16)
     groups = []
-    real = parallel.run_split
+    real = parallel.Launch.run
 
-    def counting(fn, n, sync):
-        groups.append(n)
-        return real(fn, n, sync)
+    def counting(launch):
+        groups.append(launch.plan.n)
+        return real(launch)
 
-    monkeypatch.setattr(parallel, "run_split", counting)
+    monkeypatch.setattr(parallel.Launch, "run", counting)
     return groups
 
 
