@@ -45,7 +45,10 @@ R = TypeVar("R")
 #: 0.93x forward; GRU hidden 64, batch 16 (15M) 1.04x; LSTM hidden 64, batch 16 (20M) 1.23x
 MIN_PARALLEL_WORK = 20_000_000
 #: the same for tasks run by a compiled driver (:func:`run_launches`): its hand-off costs
-#: ~10-20 us. Measured, two chunks against one at 50 steps: see docs/benchmarks.md
+#: ~10-20 us. Measured, two chunks against one at 50 steps (medians, forward / training):
+#: Elman RNN hidden 32, batch 32 (3.4M) 0.88x / 1.06x, hidden 64, batch 16 (5M) 0.94x /
+#: 0.81x, hidden 64, batch 32 (10M) 1.11x / 1.13x; LSTM hidden 32, batch 8 (3.4M) 0.76x /
+#: 0.79x, batch 16 (6.8M) 1.09x / 1.21x; GRU hidden 32, batch 16 (5M) 1.24x / 1.30x
 MIN_DRIVER_WORK = 8_000_000
 #: fewest sequences per chunk: thinner chunks run the recurrent product inefficiently
 MIN_ROWS = 4
