@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import numba
 import numpy as np
 import pytest
 from conftest import train_once
@@ -124,6 +125,16 @@ def test_a_forked_child_runs_threaded_layers(threads):
         if not ready:
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def test_no_driver_when_numba_is_held_to_one_thread(monkeypatch):
+    """With NUMBA_NUM_THREADS=1 a driver would run its calls one after another: the layer
+    keeps Python threads then."""
+    monkeypatch.setitem(parallel._driver_state, "usable", None)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    monkeypatch.setattr(config, "_threads", 2)
+    assert not parallel.drivers_usable()
+    assert parallel.task_mode(2, 10**12, compiled=True) == "threads"
 
 
 def test_chunks_cover_the_batch_once(monkeypatch):

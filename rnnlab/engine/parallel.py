@@ -207,10 +207,10 @@ _driver_state: dict[str, Any] = {"usable": None}
 
 
 def drivers_usable() -> bool:
-    """Whether :func:`run_launches` may use the compiled drivers: the kernels are compiled and
-    Numba's threading layer is safe to enter from several Python threads (OpenMP, TBB; not
-    its fallback ``workqueue``). Decided once; a forked child falls back to Python threads
-    (GNU OpenMP does not survive a fork)."""
+    """Whether :func:`run_launches` may use the compiled drivers: the kernels are compiled,
+    Numba may use two threads or more, and its threading layer is safe to enter from several
+    Python threads (OpenMP, TBB; not its fallback ``workqueue``). Decided once; a forked
+    child falls back to Python threads (GNU OpenMP does not survive a fork)."""
     usable = _driver_state["usable"]
     if usable is None:
         with _pool_lock:
@@ -221,8 +221,8 @@ def drivers_usable() -> bool:
 
 
 def _layer_is_threadsafe() -> bool:
-    if numba.config.DISABLE_JIT:
-        return False
+    if numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2:
+        return False  # interpreted kernels; or Numba held to one thread (NUMBA_NUM_THREADS)
     try:
         from numba.np.ufunc.parallel import _launch_threads
 
