@@ -124,7 +124,11 @@ def add_bias_grads(grads: dict[str, np.ndarray], db: np.ndarray, db_hh=None) -> 
 class _BuiltinCell(Cell):
     """A built-in cell: :meth:`forward` checks its inputs and runs :meth:`_forward`, which
     trusts them. The layer calls :meth:`_forward` directly, having built ``x``, the lengths
-    and the states itself and checked the parameters (see ``Recurrent._param_arrays``)."""
+    and the states itself and checked the parameters (see ``Recurrent._param_arrays``).
+
+    Each direction of the pass is prepared as a :class:`~.parallel.Launch` (its kernel, the
+    arguments, the thread plan and what builds the result) and then run; the layer may
+    instead run a layer's prepared calls together (:func:`~.parallel.run_launches`)."""
 
     def forward(self, params, x, lengths, state0, reverse):
         self.check_inputs(params, x, lengths, state0)
