@@ -15,7 +15,7 @@ import pytest
 from conftest import train_once
 
 import rnnlab as rl
-from rnnlab.engine import config, parallel, recurrent
+from rnnlab.engine import config, parallel
 from rnnlab.engine.kernels.lstm import lstm_forward
 
 
@@ -38,7 +38,7 @@ def threads(request, monkeypatch):
         modes.append(real(*args, **kwargs))
         return modes[-1]
 
-    monkeypatch.setattr(recurrent, "task_mode", spy)
+    monkeypatch.setattr(parallel, "task_mode", spy)
     return request.param, modes
 
 
@@ -134,7 +134,7 @@ def test_no_driver_when_numba_is_held_to_one_thread(monkeypatch):
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     monkeypatch.setattr(config, "_threads", 2)
     assert not parallel.drivers_usable()
-    assert parallel.task_mode(2, 10**12, compiled=True) == "threads"
+    assert parallel.task_mode(2, 10**12) == "threads"
 
 
 def test_chunks_cover_the_batch_once(monkeypatch):

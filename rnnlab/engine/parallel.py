@@ -242,34 +242,27 @@ def worth_threads(work: float, compiled: bool) -> bool:
     return _driver_pays(work, compiled) or work >= MIN_PARALLEL_WORK
 
 
-def task_mode(tasks: int, work: float, compiled: bool) -> str:
-    """How ``tasks`` independent tasks of ``work`` multiply-adds in all run: ``"driver"``
-    (compiled, :func:`run_launches`), ``"threads"`` (Python threads, :func:`run_all`) or
-    ``"serial"``. Tasks that run together are planned with a budget of one thread."""
+def task_mode(tasks: int, work: float) -> str:
+    """How ``tasks`` independent kernel calls (:class:`Launch` es) of ``work`` multiply-adds
+    in all run: ``"driver"`` (compiled, see :func:`run_launches`), ``"threads"`` (Python
+    threads) or ``"serial"``."""
     if min(budget(), tasks) <= 1:
         return "serial"
-    if _driver_pays(work, compiled):
+    if _driver_pays(work, True):
         return "driver"
     return "threads" if work >= MIN_PARALLEL_WORK else "serial"
 
 
-class one_thread:
-    """Context: the calling thread's :func:`budget` is one thread (plans made inside split
-    nothing)."""
-
-    def __enter__(self):
-        self._saved = _local.budget
-        _local.budget = 1
-
-    def __exit__(self, *exc):
-        _local.budget = self._saved
-
-
-def run_launches(launches: Sequence[Launch], mode: str) -> list:
-    """The results of ``launches`` (planned for one thread each when ``mode`` is not
-    ``"serial"``), run as :func:`task_mode` chose."""
+def run_launches(prepare: Callable[[T], Launch], tasks: Sequence[T], work: float) -> list:
+    """``[prepare(t).run() for t in tasks]`` for independent tasks of ``work`` multiply-adds
+    in all, run as :func:`task_mode` chooses. Calls that run together are prepared with a
+    budget of one thread (their plans split no units)."""
+    mode = task_mode(len(tasks), work)
+    if mode == "serial":
+        return [prepare(t).run() for t in tasks]
+    launches = [_single(prepare, t) for t in tasks]
     args = [launch.args(0) for launch in launches] if mode == "driver" else []
-    if args and _homogeneous(launches, args):
+    if args and _all_writable(args):
         n = len(args)
         args += [args[0]] * ((1 << (n - 1).bit_length()) - n)  # see .kernels.tasks
         saved = numba.get_num_threads()
@@ -279,18 +272,13 @@ def run_launches(launches: Sequence[Launch], mode: str) -> list:
         finally:
             numba.set_num_threads(saved)
         return [launch.finish() for launch in launches]
-    if mode == "serial":
-        return [launch.run() for launch in launches]
     return _on_threads(Launch.run, launches, min(budget(), len(launches)))
 
 
-def _homogeneous(launches: Sequence[Launch], args: list[tuple]) -> bool:
-    """Whether the calls (with arguments ``args``) can share a driver: one kernel, and no
-    read-only array among the arguments (a user's read-only weight would give its tuple two
-    Numba types)."""
-    kernel = launches[0].kernel
-    return all(launch.kernel is kernel for launch in launches) and all(
-        a.flags.writeable for call in args for a in call if isinstance(a, np.ndarray))
+def _all_writable(args: list[tuple]) -> bool:
+    """Whether no argument of the calls is a read-only array: the calls of one layer share a
+    kernel, but a user's read-only weight would give its tuple two Numba types."""
+    return all(a.flags.writeable for call in args for a in call if isinstance(a, np.ndarray))
 
 
 def _after_fork_in_child() -> None:

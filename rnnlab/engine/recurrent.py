@@ -7,14 +7,13 @@ thin subclasses with torch's constructor arguments, shapes and parameter names.
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import numpy as np
 
 from .cell import Cell
 from .config import prepare_runtime
 from .module import Module, Parameter, as_float_dtype
-from .parallel import batch_chunks, one_thread, run_all, run_launches, task_mode
+from .parallel import batch_chunks, run_all, run_launches
 from .validate import check_array, check_lengths, describe, positive_int
 
 
@@ -232,14 +231,12 @@ class Recurrent(Module):
             results = run_all(lambda t: self._run_cell(t[0], chunks[t[1]], parts[t[1]], lens,
                                                        states), tasks, work)
         else:
-            mode = task_mode(len(tasks), work, compiled=True)
-            with one_thread() if mode != "serial" else nullcontext():
-                launches = []
-                for idx, ci in tasks:
-                    params, lns, st0, reverse = self._cell_inputs(idx, chunks[ci], lens, states)
-                    launches.append(self.cell._launch_forward(params, parts[ci], lns, st0,
-                                                              reverse))
-            results = run_launches(launches, mode)
+            def prepare(task):
+                idx, ci = task
+                params, lns, st0, reverse = self._cell_inputs(idx, chunks[ci], lens, states)
+                return self.cell._launch_forward(params, parts[ci], lns, st0, reverse)
+
+            results = run_launches(prepare, tasks, work)
         out = np.empty((T, B, D * H), dtype=self.dtype)
         for (idx, ci), (y, stn, _) in zip(tasks, results):
             sl = chunks[ci]
@@ -415,15 +412,14 @@ class Recurrent(Module):
             results = run_all(lambda t: self._run_cell_backward(*t, dy_of(*t), dfinal), tasks,
                               work)
         else:
-            mode = task_mode(len(tasks), work, compiled=True)
-            with one_thread() if mode != "serial" else nullcontext():
-                launches, buffers = [], []
-                for idx, ci in tasks:
-                    params, cache, dstn, grads = self._backward_inputs(idx, ci, dfinal)
-                    launches.append(self.cell._launch_backward(params, cache, dy_of(idx, ci),
-                                                               dstn, grads))
-                    buffers.append(grads)
-            results = list(zip(run_launches(launches, mode), buffers))
+            buffers = []  # each task's gradient buffers, in task order
+
+            def prepare(task):
+                params, cache, dstn, grads = self._backward_inputs(*task, dfinal)
+                buffers.append(grads)
+                return self.cell._launch_backward(params, cache, dy_of(*task), dstn, grads)
+
+            results = list(zip(run_launches(prepare, tasks, work), buffers))
         dx = None
         for (idx, ci), ((dxi, dst0, dh_sq), grads) in zip(tasks, results):
             sl = chunks[ci]

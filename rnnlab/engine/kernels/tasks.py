@@ -26,6 +26,9 @@ from .rnn import rnn_backward, rnn_forward
 
 _OPTIONS = {**JIT_OPTIONS, "parallel": True}
 
+# One driver per kernel, alike but for the argument list: a Numba function has a fixed
+# arity (no star-args indexed per call), and a generated one (exec) could not be cached.
+
 
 @numba.njit(**_OPTIONS)
 def rnn_forward_tasks(n, x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused, dense,
