@@ -7,9 +7,11 @@ step (forward + backward with parameter gradients). Rounds interleave the librar
 the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
 GEMM peak measured in the same run are printed and optionally written as Markdown. The
 machine's speed may drift within a run, so each round also times a 2048^3 GEMM, and the
-share of that (the "local peak" of the row's rounds) is reported too. Each measurement
-starts on idle cores: the threads of OpenBLAS, OpenMP and XLA spin for a while after a call,
-so the run pauses before each one (and longer after each GEMM).
+share of that (the "local peak" of the row's rounds) is reported too. Within a round the
+libraries take turns in short bursts of calls, so a change of the machine's speed falls on
+all of them alike. Each burst starts on idle cores: the threads of OpenBLAS, OpenMP and XLA
+spin for a while after a call, so the run pauses before each one (and longer after each
+GEMM).
 
     python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory] [--only REGEX]
                                         [--markdown docs/benchmarks.md]
@@ -191,9 +193,35 @@ def _let_blas_rest() -> None:
     time.sleep(0.5)
 
 
-#: pause before each measurement: the threads of the library timed before (OpenMP's, XLA's)
-#: spin for a while after their last call, and would slow whichever library comes next
-SETTLE_SECONDS = 0.2
+#: pause before each burst of calls: the threads of the library timed before (OpenMP's,
+#: XLA's) spin after their last call (up to ~10 ms of CPU time measured here), and would slow
+#: whichever library comes next
+SETTLE_SECONDS = 0.03
+#: seconds of calls in one library's turn: this VM's speed swings 1.5-2x from one fraction of
+#: a second to the next, so turns this short spread its fast and slow spells over every
+#: library (8 rounds of LSTM hidden 32, batch 1 inference: PyTorch/rnnlab 2.2-4.6x with
+#: 0.2 s per library, 2.4-3.6x in turns; hidden 512, batch 32: 0.83-0.97x, 0.87-0.97x)
+BURST_SECONDS = 0.03
+
+
+def _timeit_turns(fns: dict[str, Callable[[], object]], min_time: float) -> dict[str, float]:
+    """Median seconds per call of each function, the functions taking turns: a pause, then
+    calls for about :data:`BURST_SECONDS`, until each has run for ``min_time`` and 3 calls."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    while any(sum(t) < min_time or len(t) < 3 for t in times.values()):
+        for key, fn in fns.items():
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                fn()
+                t1 = time.perf_counter()
+                times[key].append(t1 - t0)
+                if t1 - start >= BURST_SECONDS:
+                    break
+    return {k: statistics.median(t) for k, t in times.items()}
 
 
 def _status_kib(field: str) -> int:
@@ -264,7 +292,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per row")
-    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per measurement")
+    ap.add_argument("--min-time", type=float, default=0.2,
+                    help="seconds of calls per library, mode and round")
     ap.add_argument("--quick", action="store_true", help="hidden <= 128, length 50 only")
     ap.add_argument("--memory", action="store_true", help="also peak memory of a train step")
     ap.add_argument("--only", help="run only the rows whose label matches this regex")
@@ -315,10 +344,11 @@ def main(argv=None) -> int:
         res: dict[tuple[str, str], list[float]] = {}
         local = []
         for _ in range(args.rounds):
-            for lib, (infer, train) in fns.items():
-                for mode, fn in (("inf", infer), ("trn", train)):
-                    time.sleep(SETTLE_SECONDS)
-                    res.setdefault((lib, mode), []).append(_timeit(fn, args.min_time))
+            for m, mode in enumerate(("inf", "trn")):
+                turns = _timeit_turns({lib: pair[m] for lib, pair in fns.items()},
+                                      args.min_time)
+                for lib, t in turns.items():
+                    res.setdefault((lib, mode), []).append(t)
             local.append(probe())
         med = {k: statistics.median(v) for k, v in res.items()}
         entry = {"row": row, "ms": {k: v * 1e3 for k, v in med.items()},
