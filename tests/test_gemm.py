@@ -25,6 +25,7 @@ from rnnlab.engine.kernels.gemm import (
     gemm_panels,
     pack_b,
     pack_bt,
+    pack_bt_units,
     packed_shape,
     panel_width,
 )
@@ -85,6 +86,33 @@ def test_pack_b_and_pack_bt_agree_for_every_layout(dtype, rng):
     wide = rng.standard_normal((2 * N, K + 3)).astype(dtype)
     view = wide[::2, 1:K + 1]
     np.testing.assert_array_equal(pack_bt(view), pack_b(np.ascontiguousarray(view.T)))
+
+
+def _packed_reference(b):
+    """``b (K, N)`` in the panel layout, by NumPy (see :mod:`rnnlab.engine.kernels.gemm`)."""
+    K, N = b.shape
+    nr = panel_width(b.itemsize)
+    padded = np.zeros((K, -(-N // nr) * nr), b.dtype)
+    padded[:, :N] = b
+    return padded.reshape(K, -1, nr).transpose(1, 0, 2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("K", (1, 3, 8, 16, 19, 33, 64))
+@pytest.mark.parametrize("G, H, j0, j1", [(1, 70, 0, 70), (4, 32, 0, 32), (4, 40, 8, 29),
+                                           (3, 50, 3, 50), (4, 64, 16, 48), (2, 9, 0, 9)])
+def test_pack_bt_units_matches_numpy(dtype, K, G, H, j0, j1, rng):
+    """The columns of each gate block's units, whole SIMD blocks (transposed in registers)
+    and the rest: a block never takes rows across a gate boundary or past the units."""
+    w = rng.standard_normal((G * H, K)).astype(dtype)
+    rows = (np.arange(G)[:, None] * H + np.arange(j0, j1)[None, :]).ravel()
+    want = _packed_reference(np.ascontiguousarray(w[rows].T))
+    np.testing.assert_array_equal(pack_bt_units(w, G, H, j0, j1), want)
+    strided = np.asfortranarray(w)  # elements not contiguous: no block path
+    np.testing.assert_array_equal(pack_bt_units(strided, G, H, j0, j1), want)
+    wide = np.zeros((G * H, K + 5), dtype)
+    wide[:, 2:K + 2] = w  # rows further apart than K, starting unaligned
+    np.testing.assert_array_equal(pack_bt_units(wide[:, 2:K + 2], G, H, j0, j1), want)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
