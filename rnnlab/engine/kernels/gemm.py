@@ -490,10 +490,11 @@ if not numba.config.DISABLE_JIT:
                 r0 = (n // U) * H + j0 + n % U
                 k_done = 0
                 if jb + W <= wd and n % U + W <= U:
-                    src = w[r0:].ctypes.data
-                    dst = panel[:, jb:].ctypes.data
-                    for b in range(K_blocks // W):
-                        _transpose_block(w, src + b * step, w.strides[0], dst + b * W * rs, rs)
+                    src_at = w[r0:].ctypes.data
+                    dst_at = panel[:, jb:].ctypes.data
+                    for blk in range(K_blocks // W):
+                        _transpose_block(w, src_at + blk * step, w.strides[0],
+                                         dst_at + blk * W * rs, rs)
                     k_done = K_blocks
                 for j in range(jb, min(jb + W, wd)):
                     n = j0p + j
