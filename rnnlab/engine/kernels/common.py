@@ -13,7 +13,7 @@ from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
 from .blas import gemm_into
-from .gemm import empty_packed, gemm_packed, pack_b, pack_bt_units
+from .gemm import empty_packed, gemm_panels, pack_b, pack_bt_units
 
 
 def tanh(x):
@@ -112,13 +112,16 @@ def copy_mat(dst, src):
 
 @jit
 def step_product(a, packed, c):
-    """``c = a @ b`` for a packed ``b`` (see :mod:`.gemm`).
+    """``c = a @ b`` for ``a (M, K)`` and ``c (M, N)`` with contiguous rows and ``b`` packed
+    for them (:func:`~.gemm.pack_b`, :func:`~.gemm.pack_bt`).
 
-    Serial on purpose: a parallel region per timestep costs more than it gains below
-    hidden ~512, and functions calling Numba's parallel code cannot be cached. Threads are
-    used across sequences and directions instead (:mod:`rnnlab.engine.recurrent`).
+    Unchecked, unlike :func:`~.gemm.gemm_packed`: the kernels pack their own operands, and
+    its checks cost ~30 ns a call, a quarter of a one-row product at hidden 32. Serial on
+    purpose: a parallel region per timestep costs more than it gains below hidden ~512, and
+    functions calling Numba's parallel code cannot be cached. Threads are used across
+    sequences and directions instead (:mod:`rnnlab.engine.recurrent`).
     """
-    gemm_packed(a, packed, c, False)
+    gemm_panels(a, packed, c, False, 0, packed.shape[0])
 
 
 @jit
@@ -182,7 +185,7 @@ def operand_product(a, op, c):
     :func:`cols_operand` (``M == 1`` if it is dense)."""
     packed, dense, transposed = op
     if dense.shape[0] == 0:
-        gemm_packed(a, packed, c, False)
+        gemm_panels(a, packed, c, False, 0, packed.shape[0])  # unchecked: see step_product
     elif transposed:
         np.dot(a[0], dense.T, c[0])
     else:
