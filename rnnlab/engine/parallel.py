@@ -246,11 +246,9 @@ def task_mode(tasks: int, work: float) -> str:
     """How ``tasks`` independent kernel calls (:class:`Launch` es) of ``work`` multiply-adds
     in all run: ``"driver"`` (compiled, see :func:`run_launches`), ``"threads"`` (Python
     threads) or ``"serial"``."""
-    if min(budget(), tasks) <= 1:
+    if min(budget(), tasks) <= 1 or not worth_threads(work, True):
         return "serial"
-    if _driver_pays(work, True):
-        return "driver"
-    return "threads" if work >= MIN_PARALLEL_WORK else "serial"
+    return "driver" if _driver_pays(work, True) else "threads"
 
 
 def run_launches(prepare: Callable[[T], Launch], tasks: Sequence[T], work: float) -> list:
