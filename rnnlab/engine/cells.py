@@ -34,10 +34,14 @@ def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_siz
 #: (hidden 512 LSTM), while the tiles win on small ones (0.65x the time at K 128, N 512)
 DENSE_MIN_ELEMENTS = 131072
 #: several sequences take each step's input and recurrent parts from one product when the
-#: input is at most 1/FUSE_RATIO of the state: no pass over a (T, B, G*H) projection (14%
-#: faster at LSTM hidden 512, batch 16), but 1.6x slower at hidden 32, where the input part
-#: is as large as the recurrent one
+#: input is at most 1/FUSE_RATIO of the state: no separate projection GEMM and no pass over
+#: its (T, B, G*H) output (14% faster at LSTM hidden 512, batch 16)
 FUSE_RATIO = 8
+#: from this many sequences, also when the input is at most as large as the state. One
+#: thread, 100 steps, input 32-128, hidden 32-128, batch 8-32: LSTM inference 0.90-0.97x
+#: the time, training 0.96-1.00x; Elman RNN 0.95-0.99x and 0.98-1.01x. With 2-4 sequences
+#: and input 128 the fused product was slower (1.06-1.16x): the ratio alone decides there
+FUSE_MIN_BATCH = 8
 
 
 #: rows (steps x sequences) of the chunks in which a backward keeps its pre-activation
@@ -78,7 +82,8 @@ def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
     ``gates`` blocks of ``hidden`` units fed by a state of size ``state``."""
     n = unit_threads(hidden, steps, batch * gates * hidden * state) if splittable else 1
     ranges = unit_ranges(hidden, n)
-    fused = fusable and batch > 1 and FUSE_RATIO * input_size <= state
+    fused = fusable and batch > 1 and (FUSE_RATIO * input_size <= state or (
+        batch >= FUSE_MIN_BATCH and input_size <= state))
     dense = batch == 1 and gates * (ranges[0][1] - ranges[0][0]) * state >= DENSE_MIN_ELEMENTS
     return StepPlan(n, ranges, new_sync() if n > 1 else _SOLO_SYNC, fused, dense)
 
