@@ -1,7 +1,8 @@
 """Every way a built-in kernel can run a step agrees with the NumPy reference and with finite
 differences, whatever size would pick it: the input projection fused into the step product
 (several sequences, small input), BLAS's matrix-vector product (one sequence, large weight),
-the hidden units split over threads, and a backward that adds its weight gradients in several
+the hidden units split over threads, fused and split at once (a few sequences, large state),
+and a backward that adds its weight gradients in several
 chunks of steps (split over threads too, a chunk shorter than the threads included). The
 thresholds are lowered so small, checkable problems take each path."""
 
@@ -16,7 +17,7 @@ from conftest import BUILTIN_CELLS, force_unit_split
 from rnnlab.engine import cells
 from rnnlab.testing import gradient_check
 
-PATHS = ["fused", "dense", "split"]
+PATHS = ["fused", "dense", "split", "fused_split"]
 #: steps per backward chunk on the "chunks" path (sequences of 4 steps: chunks of 3 and 1)
 CHUNK_STEPS = 3
 
@@ -25,13 +26,13 @@ CHUNK_STEPS = 3
 def path(request, monkeypatch):
     """Force one path for every problem size; records the plans the cells make."""
     name = request.param
-    if name == "fused":
+    if name in ("fused", "fused_split"):
         monkeypatch.setattr(cells, "FUSE_RATIO", 0)
-    elif name == "dense":
+    if name == "dense":
         monkeypatch.setattr(cells, "DENSE_MIN_ELEMENTS", 0)
-    elif not numba.config.DISABLE_JIT:
+    elif name != "fused" and not numba.config.DISABLE_JIT:
         force_unit_split(monkeypatch, threads=2, min_units=2)
-    elif name == "split":
+    elif name in ("split", "fused_split"):
         pytest.skip("interpreted kernels never split their units")
     plans = []
     if name == "chunks":
@@ -60,6 +61,8 @@ def _taken(name, plans):
     backward never fuses, and a batch of several sequences is never dense)."""
     if name == "fused":
         return any(p.fused for p in plans)
+    if name == "fused_split":
+        return any(p.fused and p.n > 1 for p in plans)
     if name == "dense":
         return any(p.dense for p in plans)
     if name == "chunks":  # split over threads too, where kernels are compiled
@@ -69,7 +72,7 @@ def _taken(name, plans):
 
 
 # batch 1 for the dense path (one-row products only), 3 sequences for the others
-BATCH = {"fused": 3, "dense": 1, "split": 3, "chunks": 3}
+BATCH = {"fused": 3, "dense": 1, "split": 3, "fused_split": 3, "chunks": 3}
 
 
 @pytest.mark.parametrize("path", PATHS, indirect=True)
@@ -97,8 +100,8 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
             np.testing.assert_allclose(got, want, **tol)
         for key in cache.trace:
             np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
-    takes = not (name == "fused" and cell_name == "gru") and \
-        not (name == "split" and options.get("proj_size"))
+    takes = not (name.startswith("fused") and cell_name == "gru") and \
+        not (name.endswith("split") and options.get("proj_size"))
     assert _taken(name, plans) == takes
 
 
@@ -118,7 +121,8 @@ def test_forced_path_gradients(path, cell, bidirectional):
             if cell != "rnn_relu" or trial == 19:
                 raise
     assert max(errors.values()) <= 1e-5
-    assert _taken(name, plans) == (name != "fused" or cell != "gru")  # GRU never fuses
+    # GRU never fuses
+    assert _taken(name, plans) == (not name.startswith("fused") or cell != "gru")
 
 
 @pytest.mark.parametrize("path", ["dense", "split", "chunks"], indirect=True)
