@@ -1,10 +1,10 @@
 """Every way a built-in kernel can run a step agrees with the NumPy reference and with finite
 differences, whatever size would pick it: the input projection fused into the step product
 (several sequences, small input), BLAS's matrix-vector product (one sequence, large weight),
-the hidden units split over threads, fused and split at once (a few sequences, large state),
-and a backward that adds its weight gradients in several
-chunks of steps (split over threads too, a chunk shorter than the threads included). The
-thresholds are lowered so small, checkable problems take each path."""
+the hidden units split over threads, fused and split at once (a few sequences, a large
+state), and a backward that adds its weight gradients in several chunks of steps (split over
+threads too, a chunk shorter than the threads included). The thresholds are lowered so small,
+checkable problems take each path."""
 
 from __future__ import annotations
 
