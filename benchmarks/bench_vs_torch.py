@@ -3,9 +3,10 @@
 Rows: RNN/LSTM/GRU, input 32, float32, hidden {32, 128, 512} x batch {1, 32} x length
 {50, 200}; 2-layer bidirectional variants; and the 2-layer LSTM 256->256, batch 8, length
 2000 of PyTorch's CPU performance complaint. For each: inference (forward) and a training
-step (forward + backward with parameter gradients). Rounds interleave the libraries; medians,
-the ratio peer/rnnlab (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32
-GEMM peak measured in the same run are printed and optionally written as Markdown. The
+step (forward + backward with parameter gradients; the input is data, so none of them
+computes its gradient). Rounds interleave the libraries; medians, the ratio peer/rnnlab
+(> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32 GEMM peak measured
+in the same run are printed and optionally written as Markdown. The
 machine's speed may drift within a run, so each round also times a 2048^3 GEMM, and the
 share of that (the "local peak" of the row's rounds) is reported too. Within a round the
 libraries take turns in short bursts of calls, so a change of the machine's speed falls on
@@ -58,13 +59,16 @@ class Row:
             (extra if self.layers > 1 or self.bidirectional else "")
 
     def flops(self, train: bool) -> float:
-        """Multiply-adds x 2 of the GEMMs; a training step counts 3x the forward."""
+        """Multiply-adds x 2 of the GEMMs; a training step counts 3x the forward, less the
+        first layer's input gradient (the input is data: no library computes it)."""
         G, H, D = GATES[self.kind], self.hidden, 2 if self.bidirectional else 1
         total = 0.0
         for layer in range(self.layers):
             i = self.input_size if layer == 0 else D * H
             total += D * 2.0 * self.length * self.batch * (i + H) * G * H
-        return total * (3.0 if train else 1.0)
+        if not train:
+            return total
+        return 3.0 * total - D * 2.0 * self.length * self.batch * self.input_size * G * H
 
 
 def rows(quick: bool) -> list[Row]:
@@ -137,7 +141,7 @@ def make_callables(row: Row, jax_ok: bool) -> dict[str, tuple]:
     def ours_train():
         ours.zero_grad()
         ours(x)
-        ours.backward(dout)
+        ours.backward(dout, input_grad=False)
 
     out = {"rnnlab": (ours_infer, ours_train), "torch": (torch_infer, torch_train)}
     if jax_ok and row.layers == 1 and not row.bidirectional:

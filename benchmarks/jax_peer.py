@@ -59,7 +59,7 @@ def make(kind: str, state_dict: dict[str, np.ndarray], x: np.ndarray, dout: np.n
     params = {k: jnp.asarray(v) for k, v in state_dict.items()}
     xj, dj = jnp.asarray(x), jnp.asarray(dout)
     fwd = jax.jit(_forward(kind))
-    grad = jax.jit(jax.grad(lambda p, x, d: jnp.sum(_forward(kind)(p, x) * d), argnums=(0, 1)))
+    grad = jax.jit(jax.grad(lambda p, x, d: jnp.sum(_forward(kind)(p, x) * d)))
 
     def infer():
         fwd(params, xj).block_until_ready()

@@ -232,6 +232,31 @@ def test_sequential_takes_first_item_of_tuples_in_backward_and_passes_dx():
     check_gradients(lambda: float(np.sum(model(x) * r)), {"x": x}, {"x": dx})
 
 
+@pytest.mark.parametrize("first", ["lstm", "linear"])
+def test_sequential_without_input_gradient_keeps_every_parameter_gradient(first):
+    """``backward(grad, input_grad=False)`` returns ``None`` and fills the same ``.grad`` as
+    a full backward, whether the first module can skip dL/dx (a recurrent layer) or not."""
+    rng = np.random.default_rng(6)
+    head = [LastStep(), Linear(3, 2, dtype=np.float64, seed=2)]
+    if first == "lstm":
+        model = Sequential(LSTM(2, 3, num_layers=2, dtype=np.float64, seed=1), *head)
+    else:
+        model = Sequential(Linear(2, 4, dtype=np.float64, seed=0),
+                           GRU(4, 3, dtype=np.float64, seed=1), *head)
+    x = rng.standard_normal((5, 2, 2))
+    r = rng.standard_normal((2, 2))
+    grads = []
+    for wanted in (True, False):
+        model.zero_grad()
+        model(x)
+        dx = model.backward(r, input_grad=wanted)
+        assert (dx is None) != wanted
+        grads.append({n: p.grad.copy() for n, p in model.named_parameters()})
+    for n, g in grads[0].items():
+        assert np.any(g != 0), n
+        np.testing.assert_array_equal(grads[1][n], g, err_msg=n)
+
+
 # errors ---------------------------------------------------------------------------------
 def test_bad_inputs():
     lin = Linear(3, 2)

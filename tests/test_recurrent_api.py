@@ -170,6 +170,30 @@ def test_gradients_accumulate_and_zero_grad_clears(kind, rng):
     assert all(np.all(p.grad == 0) for p in layer.parameters())
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "peephole_lstm"])
+@pytest.mark.parametrize("layout", ["time_major", "batch_first", "unbatched"])
+def test_backward_without_input_gradient(cell, layout, rng):
+    """``input_grad=False`` gives ``dx = None`` and the same state and parameter gradients,
+    in every layout, for built-in cells and for a plugin cell (whose ``dx`` is dropped)."""
+    layer = Recurrent(cell, 3, 4, batch_first=layout == "batch_first", dtype=F64, seed=2)
+    shape = {"time_major": (5, 2, 3), "batch_first": (2, 5, 3), "unbatched": (5, 3)}[layout]
+    x = rng.standard_normal(shape)
+    out, _ = layer(x)
+    dout = rng.standard_normal(out.shape)
+    results = []
+    for wanted in (True, False):
+        layer.zero_grad()
+        layer(x)
+        dx, dstates = layer.backward(dout, input_grad=wanted)
+        results.append((dx, as_tuple(dstates), [p.grad.copy() for p in layer.parameters()]))
+    (dx, dstates, grads), (no_dx, no_dstates, no_grads) = results
+    assert dx.shape == x.shape and no_dx is None
+    for a, b in zip(dstates, no_dstates, strict=True):
+        np.testing.assert_array_equal(b, a)
+    for a, b in zip(grads, no_grads, strict=True):
+        np.testing.assert_array_equal(b, a)
+
+
 def test_state_dict_round_trip_and_copies(rng):
     a = GRU(3, 4, num_layers=2, bidirectional=True, dtype=F64, seed=0)
     b = GRU(3, 4, num_layers=2, bidirectional=True, dtype=F64, seed=1)

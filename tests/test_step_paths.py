@@ -15,6 +15,7 @@ import pytest
 from conftest import BUILTIN_CELLS, force_unit_split
 
 from rnnlab.engine import cells
+from rnnlab.engine.recurrent import Recurrent
 from rnnlab.testing import gradient_check
 
 PATHS = ["fused", "dense", "split", "fused_split"]
@@ -134,3 +135,32 @@ def test_forced_path_lstm_projection_gradients(path):
     # the projection needs every unit at each step
     assert all(p.n == 1 for p in plans if not isinstance(p, bool))
     assert name != "chunks" or any(p is True for p in plans)
+
+
+@pytest.mark.parametrize("path", [*PATHS, "chunks"], indirect=True)
+@pytest.mark.parametrize("cell", BUILTIN_CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_forced_path_without_input_gradient(path, cell, bidirectional, rng):
+    """``input_grad=False`` skips the first layer's ``dx`` and changes nothing else: the
+    parameter and initial-state gradients are those of a full backward, bit for bit."""
+    name, plans = path
+    B = BATCH[name]
+    layer = Recurrent(cell, 2, 6, num_layers=2, bidirectional=bidirectional, seed=3)
+    x = rng.standard_normal((4, B, 2)).astype(np.float32)
+    lengths = np.array([4, 2, 3][:B])
+    out, _ = layer(x, lengths=lengths)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    results = []
+    for wanted in (True, False):
+        layer.zero_grad()
+        layer(x, lengths=lengths)
+        dx, dh0 = layer.backward(dout, input_grad=wanted)
+        grads = {n: p.grad.copy() for n, p in layer.named_parameters()}
+        results.append((dx, dh0, grads))
+    (dx, dh0, grads), (no_dx, no_dh0, no_grads) = results
+    assert no_dx is None and dx.shape == x.shape and np.any(dx != 0)
+    np.testing.assert_array_equal(no_dh0, dh0)
+    for n, g in grads.items():
+        assert np.any(g != 0), n
+        np.testing.assert_array_equal(no_grads[n], g, err_msg=n)
+    assert _taken(name, plans) == (not name.startswith("fused") or cell != "gru")

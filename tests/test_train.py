@@ -10,6 +10,7 @@ import pytest
 from toy_tasks import ToyParity, ToySine
 
 from rnnlab.engine.events import Evaluated, Halted, Snapshot, Started, StepDone, Stopped
+from rnnlab.engine.model import SequenceModel
 from rnnlab.engine.train import TrainConfig, Trainer
 
 
@@ -53,6 +54,27 @@ def test_snapshot_does_not_disturb_training_gradients():
     tr.snapshot(3)
     for p, g in zip(tr.model.parameters(), before):
         np.testing.assert_array_equal(p.grad, g)
+
+
+@pytest.mark.parametrize("task", [ToySine, ToyParity])
+def test_model_backward_without_input_gradient_keeps_every_parameter_gradient(task):
+    """The trainer's ``backward(grad, input_grad=False)``: ``None`` back and the same
+    ``.grad`` as a full backward, the embedding's included (it still gets its dL/dx)."""
+    t = task()
+    model = SequenceModel(t.spec(), "lstm", hidden_size=8, num_layers=2, dtype=np.float64,
+                          seed=0)
+    batch = t.make_data(0).train.batch(np.arange(8))
+    loss_fn = t.loss()
+    grads = []
+    for wanted in (True, False):
+        model.zero_grad()
+        loss_fn(model(batch.x, batch.lengths), batch.y)
+        dx = model.backward(loss_fn.backward(), input_grad=wanted)
+        assert (dx is None) == (not wanted or task is ToyParity)
+        grads.append({n: p.grad.copy() for n, p in model.named_parameters()})
+    for n, g in grads[0].items():
+        assert np.any(g != 0), n
+        np.testing.assert_array_equal(grads[1][n], g, err_msg=n)
 
 
 def test_same_seed_same_metrics_and_other_seed_differs():

@@ -88,6 +88,14 @@ def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
     return StepPlan(n, ranges, new_sync() if n > 1 else _SOLO_SYNC, fused, dense)
 
 
+def input_grad_buffer(x: np.ndarray, wanted: bool) -> np.ndarray:
+    """The ``dx`` a backward kernel fills: zeros like ``x (T, B, I)``, or 0 steps when the
+    input gradient is not wanted (the kernels then skip it)."""
+    if wanted:
+        return np.zeros(x.shape, x.dtype)
+    return np.empty((0, *x.shape[1:]), x.dtype)
+
+
 def summed_bias(params: dict[str, np.ndarray], rows: int, dtype) -> np.ndarray:
     """``bias_ih + bias_hh`` (zeros without bias): what the input projection adds."""
     if "bias_ih" in params:
@@ -142,15 +150,17 @@ class _BuiltinCell(Cell):
     def _forward(self, params, x, lengths, state0, reverse):
         return self._launch_forward(params, x, lengths, state0, reverse).run()
 
-    def backward(self, params, cache, dy, dstate_n, grads):
-        return self._launch_backward(params, cache, dy, dstate_n, grads).run()
+    def backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
+        """As :meth:`Cell.backward`; with ``input_grad=False`` the kernel skips ``dx`` and
+        ``None`` stands in its place."""
+        return self._launch_backward(params, cache, dy, dstate_n, grads, input_grad).run()
 
     def _launch_forward(self, params, x, lengths, state0, reverse) -> Launch:
         """The forward's kernel call, prepared (the plan made with the calling thread's
         budget); its ``finish`` returns what :meth:`forward` does."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _launch_backward(self, params, cache, dy, dstate_n, grads) -> Launch:
+    def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True) -> Launch:
         """The backward's kernel call, prepared; its ``finish`` returns what
         :meth:`backward` does."""
         raise NotImplementedError  # pragma: no cover - abstract
@@ -183,12 +193,12 @@ class _ElmanBase(_BuiltinCell):
             x, lengths, reverse, w_ih, w_hh, bias, self.relu, y, pre, hbuf, plan.fused,
             plan.dense, *plan.tail(k)), plan, finish)
 
-    def _launch_backward(self, params, cache, dy, dstate_n, grads):
+    def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
         a = cache.arrays
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.zeros(x.shape, x.dtype)
+        dx = input_grad_buffer(x, input_grad)
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, H, x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
@@ -198,7 +208,7 @@ class _ElmanBase(_BuiltinCell):
         def finish():
             sum_parts(parts)
             add_bias_grads(grads, parts[0]["bias"])
-            return dx, (dh0,), total_sq(dh_sq)
+            return (dx if input_grad else None), (dh0,), total_sq(dh_sq)
 
         return Launch(rnn_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], self.relu,
@@ -269,13 +279,13 @@ class LSTMKernel(_BuiltinCell):
             x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0, y, gates, cs, ms, hbuf,
             cn, plan.fused, plan.dense, *plan.tail(k)), plan, finish)
 
-    def _launch_backward(self, params, cache, dy, dstate_n, grads):
+    def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
         a = cache.arrays
         x, y, cs = a["x"], a["y"], a["cs"]
         T, B, _ = x.shape
         H, P = cs.shape[2], y.shape[2]
         has_proj = a["has_proj"]
-        dx = np.zeros(x.shape, x.dtype)
+        dx = input_grad_buffer(x, input_grad)
         dh0 = np.empty((B, P), dtype=x.dtype)
         dc0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 4 * H, x.dtype)
@@ -289,7 +299,7 @@ class LSTMKernel(_BuiltinCell):
         def finish():
             sum_parts(parts)
             add_bias_grads(grads, parts[0]["bias"])
-            return dx, (dh0, dc0), total_sq(dh_sq)
+            return (dx if input_grad else None), (dh0, dc0), total_sq(dh_sq)
 
         return Launch(lstm_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["w_hr"],
@@ -336,12 +346,12 @@ class GRUKernel(_BuiltinCell):
             x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, plan.dense,
             *plan.tail(k)), plan, finish)
 
-    def _launch_backward(self, params, cache, dy, dstate_n, grads):
+    def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
         a = cache.arrays
         x, y = a["x"], a["y"]
         T, B, _ = x.shape
         H = y.shape[2]
-        dx = np.zeros(x.shape, x.dtype)
+        dx = input_grad_buffer(x, input_grad)
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 3 * H, x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
@@ -353,7 +363,7 @@ class GRUKernel(_BuiltinCell):
         def finish():
             sum_parts(parts)
             add_bias_grads(grads, parts[0]["bias_ih"], parts[0]["bias_hh"])
-            return dx, (dh0,), total_sq(dh_sq)
+            return (dx if input_grad else None), (dh0,), total_sq(dh_sq)
 
         return Launch(gru_backward, lambda k: (
             x, a["lengths"], a["reverse"], params["weight_ih"], params["weight_hh"], a["h0"],

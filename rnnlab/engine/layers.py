@@ -241,9 +241,10 @@ class LastStep(Module):
         return f"LastStep(batch_first={self.batch_first}, num_directions={self.num_directions})"
 
 
-def _takes_lengths(module: Module) -> bool:
+def _takes(method, name: str) -> bool:
+    """Whether ``method``'s signature has a parameter ``name``."""
     try:
-        return "lengths" in inspect.signature(module.forward).parameters
+        return name in inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
 
@@ -264,7 +265,7 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: module {i}: expected a Module, got {describe(m)}")
             setattr(self, str(i), m)
         self._modules = list(modules)
-        self._lengths = [_takes_lengths(m) for m in modules]
+        self._lengths = [_takes(m.forward, "lengths") for m in modules]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -282,16 +283,22 @@ class Sequential(Module):
                 x = x[0]
         return x
 
-    def backward(self, grad):
+    def backward(self, grad, *, input_grad=True):
+        """``input_grad=False``: ``x`` is data, so the first module may skip dL/dx (a
+        recurrent layer does) and ``None`` is returned."""
         for i in range(len(self._modules) - 1, -1, -1):
             if grad is None:
                 m = self._modules[i + 1]
                 raise RuntimeError(f"Sequential: module {i + 1} ({type(m).__name__}) returns no "
                                    "input gradient, so it must be the first module")
-            grad = self._modules[i].backward(grad)
+            m = self._modules[i]
+            if i == 0 and not input_grad and _takes(m.backward, "input_grad"):
+                grad = m.backward(grad, input_grad=False)
+            else:
+                grad = m.backward(grad)
             if isinstance(grad, tuple):
                 grad = grad[0]
-        return grad
+        return grad if input_grad else None
 
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({i}): {m!r}" for i, m in enumerate(self._modules))

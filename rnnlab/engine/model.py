@@ -55,12 +55,13 @@ class SequenceModel(Module):
             out = self.last(out, lengths)
         return self.head(out)
 
-    def backward(self, grad):
-        """``grad``: dL/dpred. Accumulates every parameter gradient; returns dL/dx (floats)."""
+    def backward(self, grad, *, input_grad=True):
+        """``grad``: dL/dpred. Accumulates every parameter gradient; returns dL/dx (floats),
+        or ``None`` with ``input_grad=False`` (then dL/dx is not computed)."""
         d = self.head.backward(grad)
         if self.last is not None:
             d = self.last.backward(d)
-        dx, _ = self.rnn.backward(d)
+        dx, _ = self.rnn.backward(d, input_grad=input_grad or self.embedding is not None)
         if self.embedding is not None:
             self.embedding.backward(dx)
             return None

@@ -322,11 +322,12 @@ class Recurrent(Module):
                                     f"{describe(dh_sq)}")
 
     # backward ---------------------------------------------------------------------------
-    def backward(self, dout, dh_n=None):
+    def backward(self, dout, dh_n=None, *, input_grad=True):
         """BPTT: returns ``(dx, dhx)`` shaped like ``x`` and ``hx``; adds into ``.grad``.
 
         ``dout`` is shaped like ``out``; ``dh_n`` like ``h_n`` (``None`` means zeros; for
-        multi-state cells a tuple whose items may be ``None``).
+        multi-state cells a tuple whose items may be ``None``). ``input_grad=False``: ``x``
+        needs no gradient (it is data), so ``dx`` is not computed and is ``None``.
         """
         if self._caches is None:
             raise RuntimeError("backward() called before forward()")
@@ -355,10 +356,12 @@ class Recurrent(Module):
             mask = self._masks[layer]
             if mask is not None:
                 dtop = dtop * mask
+            want = layer > 0 or bool(input_grad)
             if not solo:
-                dtop = self._backward_tasks(layer, chunks, dtop, dfinal, dinit, grad_sq)
+                dtop = self._backward_tasks(layer, chunks, dtop, dfinal, dinit, grad_sq, want)
                 continue
-            (dtop, dst0, grad_sq[layer][0]), _ = self._run_cell_backward(layer, 0, dtop, dfinal)
+            (dtop, dst0, grad_sq[layer][0]), _ = self._run_cell_backward(layer, 0, dtop, dfinal,
+                                                                         want)
             if dinit is None:
                 dinit = [st[None] for st in dst0]
             else:
@@ -368,10 +371,10 @@ class Recurrent(Module):
         for merged in self._traces.values():  # joined from an earlier backward: stale
             merged.pop("grad_h_norm", None)
         if unbatched:
-            dx = dtop[:, 0, :]
+            dx = None if dtop is None else dtop[:, 0, :]
             dinit = [a[:, 0, :] for a in dinit]
         else:
-            dx = dtop.transpose(1, 0, 2) if self.batch_first else dtop
+            dx = dtop.transpose(1, 0, 2) if self.batch_first and dtop is not None else dtop
         return dx, (dinit[0] if len(dinit) == 1 else tuple(dinit))
 
     def _backward_inputs(self, idx: int, ci: int, dfinal) -> tuple:
@@ -384,20 +387,23 @@ class Recurrent(Module):
         dstn = tuple([f[idx, sl] for f in dfinal])  # C-contiguous: sl is a plain range
         return self._param_arrays(idx), self._caches[idx][ci], dstn, grads
 
-    def _run_cell_backward(self, idx: int, ci: int, dy, dfinal):
+    def _run_cell_backward(self, idx: int, ci: int, dy, dfinal, input_grad: bool):
         """The cell's backward for layer-direction ``idx`` over chunk ``ci`` of the sequences
-        (``dy`` holds just those): returns its ``(dx, dstate0, dh_sq)`` and the gradient
-        buffers it added into (see :meth:`_backward_inputs`)."""
+        (``dy`` holds just those): returns its ``(dx, dstate0, dh_sq)`` (``dx`` ``None``
+        unless ``input_grad``) and the gradient buffers it added into (see
+        :meth:`_backward_inputs`)."""
         params, cache, dstn, grads = self._backward_inputs(idx, ci, dfinal)
+        if not self._check_cell:
+            return self.cell.backward(params, cache, dy, dstn, grads, input_grad), grads
         result = self.cell.backward(params, cache, dy, dstn, grads)
-        if self._check_cell:
-            self._check_triple(result, "backward", "(dx, initial-state gradients, dh_sq)")
-            self._check_grads(*result, cache)
-        return result, grads
+        self._check_triple(result, "backward", "(dx, initial-state gradients, dh_sq)")
+        self._check_grads(*result, cache)
+        return (result[0] if input_grad else None, *result[1:]), grads
 
-    def _backward_tasks(self, layer, chunks, dtop, dfinal, dinit, grad_sq):
+    def _backward_tasks(self, layer, chunks, dtop, dfinal, dinit, grad_sq, input_grad):
         """One layer's directions x chunks as tasks over the threads (see
-        :meth:`_run_tasks`); fills ``dinit`` and ``grad_sq``, returns the layer's ``dx``."""
+        :meth:`_run_tasks`); fills ``dinit`` and ``grad_sq``, returns the layer's ``dx``
+        (``None`` unless ``input_grad``)."""
         T, B = dtop.shape[0], dtop.shape[1]
         D, H = self.num_directions, self.output_size
         tasks = [(idx, ci) for idx in range(layer * D, layer * D + D)
@@ -409,15 +415,16 @@ class Recurrent(Module):
 
         work = T * B * self._macs[layer * D] * D * 2
         if self._check_cell:
-            results = run_all(lambda t: self._run_cell_backward(*t, dy_of(*t), dfinal), tasks,
-                              work)
+            results = run_all(lambda t: self._run_cell_backward(*t, dy_of(*t), dfinal,
+                                                                input_grad), tasks, work)
         else:
             buffers = []  # each task's gradient buffers, in task order
 
             def prepare(task):
                 params, cache, dstn, grads = self._backward_inputs(*task, dfinal)
                 buffers.append(grads)
-                return self.cell._launch_backward(params, cache, dy_of(*task), dstn, grads)
+                return self.cell._launch_backward(params, cache, dy_of(*task), dstn, grads,
+                                                  input_grad)
 
             results = list(zip(run_launches(prepare, tasks, work), buffers))
         dx = None
@@ -429,6 +436,8 @@ class Recurrent(Module):
                 for k, p in self._layer_params[idx].items():
                     p.grad += grads[k]
             grad_sq[idx][ci] = dh_sq
+            if dxi is None:
+                continue
             if dx is None:
                 dx = np.zeros((T, B, dxi.shape[2]), dtype=self.dtype)
             dx[:, sl] += dxi

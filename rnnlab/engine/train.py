@@ -338,7 +338,7 @@ class Trainer:
             loss = float(self.loss_fn(pred, batch.y))
         if not math.isfinite(loss):
             return loss, math.nan, f"the loss is {loss}"
-        model.backward(self.loss_fn.backward())
+        model.backward(self.loss_fn.backward(), input_grad=False)
         params = model.parameters()
         if self.config.clip is not None:
             gnorm = float(clip_grad_norm_(params, self.config.clip))
@@ -420,7 +420,7 @@ class Trainer:
         pred = model(probe.x, probe.lengths)
         loss_fn = self.task.loss()
         loss_fn(pred, probe.y)
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)
         for (_, p), g in zip(named, saved):
             p.grad[...] = g
         rnn = model.rnn

@@ -349,8 +349,8 @@ def scatter_steps(src, s_top, k0, k1, lengths, reverse, seq):
 def chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg):
     """Input side of rows ``k0:k1`` of a chunk ``dgc (C, B, G)`` of pre-activation gradients
     (row ``k`` is step ``s_top - k``, zero where a sequence has ended): ``dw_ih (G, I) +=
-    dg.T @ x`` over those rows and ``dx (T, B, I) = dg @ w_ih`` at their positions.
-    ``xg (C, B, I)`` scratch."""
+    dg.T @ x`` over those rows and ``dx (T, B, I) = dg @ w_ih`` at their positions (not
+    when ``dx`` has 0 steps: no input gradient wanted). ``xg (C, B, I)`` scratch."""
     n = k1 - k0
     if n <= 0:
         return
@@ -360,8 +360,9 @@ def chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, 
     d2 = dgc[k0:k1].reshape(n * B, G)
     x2 = xg[:n].reshape(n * B, I)
     gemm_into(d2.T, x2, dw_ih, 1.0)
-    gemm_into(d2, w_ih, x2, 0.0)
-    scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
+    if dx.shape[0] > 0:
+        gemm_into(d2, w_ih, x2, 0.0)
+        scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
 
 
 @jit
@@ -490,12 +491,14 @@ def gather_previous(seq, init, lengths, reverse, out):
 
 @jit
 def weight_grads(dgx, x, w_ih, dw_ih, dx):
-    """``dw_ih (G, I) += dgx.T @ x`` over all steps at once and ``dx (T, B, I) = dgx @ w_ih``;
-    ``dgx (T, B, G)`` holds the input-side pre-activation gradients (0 at invalid steps)."""
+    """``dw_ih (G, I) += dgx.T @ x`` over all steps at once and ``dx (T, B, I) = dgx @ w_ih``
+    (not when ``dx`` has 0 steps); ``dgx (T, B, G)`` holds the input-side pre-activation
+    gradients (0 at invalid steps)."""
     T, B, G = dgx.shape
     dgx2 = dgx.reshape(T * B, G)
     gemm_into(dgx2.T, x.reshape(T * B, x.shape[2]), dw_ih, 1.0)
-    gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
+    if dx.shape[0] > 0:
+        gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
 
 
 @jit
