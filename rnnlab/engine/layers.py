@@ -266,6 +266,7 @@ class Sequential(Module):
             setattr(self, str(i), m)
         self._modules = list(modules)
         self._lengths = [_takes(m.forward, "lengths") for m in modules]
+        self._first_skips_dx = bool(modules) and _takes(modules[0].backward, "input_grad")
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -292,7 +293,7 @@ class Sequential(Module):
                 raise RuntimeError(f"Sequential: module {i + 1} ({type(m).__name__}) returns no "
                                    "input gradient, so it must be the first module")
             m = self._modules[i]
-            if i == 0 and not input_grad and _takes(m.backward, "input_grad"):
+            if i == 0 and not input_grad and self._first_skips_dx:
                 grad = m.backward(grad, input_grad=False)
             else:
                 grad = m.backward(grad)
