@@ -3,8 +3,9 @@ differences, whatever size would pick it: the input projection fused into the st
 (several sequences, small input), BLAS's matrix-vector product (one sequence, large weight),
 the hidden units split over threads, fused and split at once (a few sequences, a large
 state), and a backward that adds its weight gradients in several chunks of steps (split over
-threads too, a chunk shorter than the threads included). The thresholds are lowered so small,
-checkable problems take each path."""
+threads too, a chunk shorter than the threads included), with the input and recurrent weight
+gradients from one product (small weights) or from two (large ones). The thresholds are
+changed so small, checkable problems take each path."""
 
 from __future__ import annotations
 
@@ -36,7 +37,17 @@ def path(request, monkeypatch):
     elif name in ("split", "fused_split"):
         pytest.skip("interpreted kernels never split their units")
     plans = []
-    if name == "chunks":
+    if name == "separate":
+        monkeypatch.setattr(cells, "MERGE_MAX_ELEMENTS", 0)
+        real_merged = cells.merged_grads
+
+        def recording_merged(*args):
+            merged = real_merged(*args)
+            plans.append("merged" if merged else "separate")
+            return merged
+
+        monkeypatch.setattr(cells, "merged_grads", recording_merged)
+    if name in ("chunks", "separate"):
         monkeypatch.setattr(cells, "CHUNK_ROWS", CHUNK_STEPS * BATCH[name])
         real_buffers = cells.chunk_buffers
 
@@ -69,11 +80,19 @@ def _taken(name, plans):
     if name == "chunks":  # split over threads too, where kernels are compiled
         split = numba.config.DISABLE_JIT or any(getattr(p, "n", 1) > 1 for p in plans)
         return any(p is True for p in plans) and split
+    if name == "separate":  # in several chunks, and never merged
+        return "separate" in plans and "merged" not in plans and any(p is True for p in plans)
     return any(p.n > 1 for p in plans)
 
 
+def _gru_free(name, cell):
+    """Whether ``cell`` can take path ``name``: a GRU never fuses its input into the step
+    product and always adds its weight gradients with two products."""
+    return cell != "gru" or name not in ("fused", "fused_split", "separate")
+
+
 # batch 1 for the dense path (one-row products only), 3 sequences for the others
-BATCH = {"fused": 3, "dense": 1, "split": 3, "fused_split": 3, "chunks": 3}
+BATCH = {"fused": 3, "dense": 1, "split": 3, "fused_split": 3, "chunks": 3, "separate": 3}
 
 
 @pytest.mark.parametrize("path", PATHS, indirect=True)
@@ -106,7 +125,7 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
     assert _taken(name, plans) == takes
 
 
-@pytest.mark.parametrize("path", [*PATHS, "chunks"], indirect=True)
+@pytest.mark.parametrize("path", [*PATHS, "chunks", "separate"], indirect=True)
 @pytest.mark.parametrize("cell", BUILTIN_CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_forced_path_gradients(path, cell, bidirectional):
@@ -122,22 +141,22 @@ def test_forced_path_gradients(path, cell, bidirectional):
             if cell != "rnn_relu" or trial == 19:
                 raise
     assert max(errors.values()) <= 1e-5
-    # GRU never fuses
-    assert _taken(name, plans) == (not name.startswith("fused") or cell != "gru")
+    assert _taken(name, plans) == _gru_free(name, cell)
 
 
-@pytest.mark.parametrize("path", ["dense", "split", "chunks"], indirect=True)
+@pytest.mark.parametrize("path", ["dense", "split", "chunks", "separate"], indirect=True)
 def test_forced_path_lstm_projection_gradients(path):
     name, plans = path
     errors = gradient_check("lstm", input_size=2, hidden_size=6, proj_size=3, lengths="random",
                             seq_len=4, batch=BATCH[name], seed=11)
     assert max(errors.values()) <= 1e-5
     # the projection needs every unit at each step
-    assert all(p.n == 1 for p in plans if not isinstance(p, bool))
-    assert name != "chunks" or any(p is True for p in plans)
+    assert all(p.n == 1 for p in plans if isinstance(p, cells.StepPlan))
+    assert name not in ("chunks", "separate") or any(p is True for p in plans)
+    assert name != "separate" or "separate" in plans
 
 
-@pytest.mark.parametrize("path", [*PATHS, "chunks"], indirect=True)
+@pytest.mark.parametrize("path", [*PATHS, "chunks", "separate"], indirect=True)
 @pytest.mark.parametrize("cell", BUILTIN_CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 def test_forced_path_without_input_gradient(path, cell, bidirectional, rng):
@@ -163,4 +182,4 @@ def test_forced_path_without_input_gradient(path, cell, bidirectional, rng):
     for n, g in grads.items():
         assert np.any(g != 0), n
         np.testing.assert_array_equal(no_grads[n], g, err_msg=n)
-    assert _taken(name, plans) == (not name.startswith("fused") or cell != "gru")
+    assert _taken(name, plans) == _gru_free(name, cell)

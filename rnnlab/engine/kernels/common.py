@@ -381,14 +381,83 @@ def chunk_state_grads(dgc, s_top, k0, k1, seq, init, shift, lengths, reverse, dw
 
 @jit
 def chunk_grads(dgc, s_top, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih, dw_hh, db, dx,
-                xg, hg):
+                work):
     """The parameter and input gradients of rows ``k0:k1`` of a chunk when one gradient
     ``dgc (C, B, G)`` feeds input, recurrent weight and bias alike (Elman RNN, LSTM): see
     :func:`chunk_input_grads` and :func:`chunk_state_grads`; ``db (G,) +=`` the rows' sum.
-    ``xg (C, B, I)``, ``hg (C, B, H)`` scratch."""
-    chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg)
-    chunk_state_grads(dgc, s_top, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
+    ``work`` from :func:`chunk_work`: with a merged buffer the two weight gradients come
+    from one product over ``[x | h_prev]`` (:func:`gather_inputs_states`) into it, which
+    :func:`finish_merged` adds into ``dw_ih`` and ``dw_hh`` at the end."""
+    xg, hg, xhg, dwc, started = work
+    n = k1 - k0
+    if dwc.shape[0] == 0:
+        chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg)
+        chunk_state_grads(dgc, s_top, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
+    elif n > 0:
+        B, G = dgc.shape[1], dgc.shape[2]
+        d2 = dgc[k0:k1].reshape(n * B, G)
+        gather_inputs_states(x, y, h0, s_top, k0, k1, lengths, reverse, xhg)
+        gemm_into(d2.T, xhg[:n].reshape(n * B, xhg.shape[2]), dwc, 1.0 if started[0] else 0.0)
+        started[0] = True
+        if dx.shape[0] > 0:
+            x2 = xg[:n].reshape(n * B, x.shape[2])
+            gemm_into(d2, w_ih, x2, 0.0)
+            scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
     column_sums(dgc[k0:k1], db)
+
+
+@jit
+def chunk_work(C, B, I, P, G, merged, dx):
+    """The scratch of :func:`chunk_grads` for chunks of ``C`` steps of ``B`` sequences,
+    input ``I``, state ``P``, ``G`` pre-activations: ``(xg (C, B, I), hg (C, B, P), xhg (C,
+    B, I + P), dwc (G, I + P), started (1,))``, the buffers of the path not taken empty
+    (``merged`` or not; ``xg`` only for ``dx`` when merged)."""
+    m = C if merged else 0
+    xg = np.empty((C if dx.shape[0] > 0 or not merged else 0, B, I), dtype=dx.dtype)
+    hg = np.empty((C - m, B, P), dtype=dx.dtype)
+    xhg = np.empty((m, B, I + P), dtype=dx.dtype)
+    dwc = np.empty((G if merged else 0, I + P), dtype=dx.dtype)
+    return xg, hg, xhg, dwc, np.zeros(1, dtype=np.bool_)
+
+
+@jit
+def finish_merged(work, dw_ih, dw_hh):
+    """Add what :func:`chunk_grads` gathered in the merged buffer (if any) into ``dw_ih (G,
+    I)`` and ``dw_hh (G, P)``."""
+    dwc, started = work[3], work[4]
+    if dwc.shape[0] == 0 or not started[0]:
+        return
+    I = dw_ih.shape[1]
+    for r in range(dwc.shape[0]):
+        src = dwc[r]
+        a = dw_ih[r]
+        for j in range(I):
+            a[j] += src[j]
+        h = dw_hh[r]
+        for j in range(h.shape[0]):
+            h[j] += src[I + j]
+
+
+@jit
+def gather_inputs_states(x, y, h0, s_top, k0, k1, lengths, reverse, out):
+    """``out[k - k0, b] = [x_t | h_prev]`` for the rows ``k0 <= k < k1`` of a chunk (row
+    ``k`` is step ``s_top - k``, ``t`` the position sequence ``b`` has then): its input and
+    the state that fed it (``y (T, B, P)`` one position back, or ``h0[b]`` at its first);
+    zeros where ``b`` has ended. ``out (>= k1 - k0, B, I + P)``."""
+    B, I = x.shape[1], x.shape[2]
+    W = out.shape[2]
+    for k in range(k0, k1):
+        for b in range(B):
+            L = lengths[b]
+            t = time_index(s_top - k, L, reverse)
+            dst = out[k - k0, b]
+            if t < 0:
+                for j in range(W):
+                    dst[j] = 0.0
+                continue
+            copy_vec(dst[:I], x[t, b])
+            p = prev_index(t, L, reverse)
+            copy_vec(dst[I:], y[p, b] if p >= 0 else h0[b])
 
 
 @jit

@@ -22,10 +22,12 @@ from .common import (
     chunk_grads,
     chunk_slot,
     chunk_state_grads,
+    chunk_work,
     cols_operand,
     copy_active_rows,
     copy_mat,
     copy_vec,
+    finish_merged,
     operand_product,
     prev_index,
     step_operands,
@@ -116,7 +118,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
 @jit
 def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, gates, cs, ms,
                   dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg, dht, dense,
-                  j0, j1, sync, nthreads, part):
+                  merged, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`lstm_forward`, units ``j0:j1``; after each
     chunk of steps (see :func:`~.common.chunk_slot`) thread ``part`` of ``nthreads`` adds its
     share of the chunk's rows to the weight gradients.
@@ -128,7 +130,8 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     in-out: dw_ih (4H, I), dw_hh (4H, P), db (4H,), dw_hr (P, H) accumulated (each thread
             its own buffers: they are partial sums)
     work:   dg (1 or 2, C, B, 4H) shared: chunks of ``C`` steps' pre-activation gradients;
-            dht (1 or 2, C, B, P) likewise the total dL/dh_t when has_proj (else unused)
+            dht (1 or 2, C, B, P) likewise the total dL/dh_t when has_proj (else unused);
+            ``merged``: the weight gradients from one product (see :func:`~.common.chunk_grads`)
     """
     T, B, I = x.shape
     H = cs.shape[2]
@@ -145,8 +148,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
     wb = cols_operand(w_hh, q0, q1, dense)
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
-    xg = np.empty((C, B, I), dtype=x.dtype)
-    hg = np.empty((C, B, P), dtype=x.dtype)
+    work = chunk_work(C, B, I, P, 4 * H, merged, dx)
     mg = np.empty((C if has_proj else 0, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
         q, k = chunk_slot(s, T, C)
@@ -206,9 +208,10 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)
             chunk_grads(dg[q % 2], s + k, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih,
-                        dw_hh, db, dx, xg, hg)
+                        dw_hh, db, dx, work)
             if has_proj:
                 chunk_state_grads(dht[q % 2], s + k, k0, k1, ms, ms[0], False, lengths,
                                   reverse, dw_hr, mg)
+    finish_merged(work, dw_ih, dw_hh)
     copy_mat(dh0[:, q0:q1], dh)
     copy_mat(dc0[:, j0:j1], dc)

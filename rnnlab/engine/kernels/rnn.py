@@ -14,10 +14,12 @@ from ..config import jit
 from .common import (
     chunk_grads,
     chunk_slot,
+    chunk_work,
     cols_operand,
     copy_active_rows,
     copy_mat,
     copy_vec,
+    finish_merged,
     operand_product,
     step_operands,
     step_preactivations,
@@ -74,7 +76,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
 
 @jit
 def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih, dw_hh,
-                 db, dh_sq, dg, dense, j0, j1, sync, nthreads, part):
+                 db, dh_sq, dg, dense, merged, j0, j1, sync, nthreads, part):
     """BPTT over the sequence saved by :func:`rnn_forward`, units ``j0:j1``; after each chunk
     of steps (see :func:`~.common.chunk_slot`) thread ``part`` of ``nthreads`` adds its share
     of the chunk's rows to the weight gradients.
@@ -85,7 +87,8 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
             dL/dh_t over units ``j0:j1`` (each thread its own: partial sums)
     in-out: dw_ih (H, I), dw_hh (H, H), db (H,) accumulated (each thread its own buffers:
             they are partial sums)
-    work:   dg (1 or 2, C, B, H) shared: chunks of ``C`` steps' pre-activation gradients
+    work:   dg (1 or 2, C, B, H) shared: chunks of ``C`` steps' pre-activation gradients;
+            ``merged``: the weight gradients from one product (see :func:`~.common.chunk_grads`)
     """
     T, B, I = x.shape
     H = y.shape[2]
@@ -95,8 +98,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     copy_mat(dh, dhn[:, j0:j1])
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
-    xg = np.empty((C, B, I), dtype=x.dtype)
-    hg = np.empty((C, B, H), dtype=x.dtype)
+    work = chunk_work(C, B, I, H, H, merged, dx)
     for s in range(T - 1, -1, -1):
         q, k = chunk_slot(s, T, C)
         dgs = dg[q % 2, k]
@@ -124,5 +126,6 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)
             chunk_grads(dg[q % 2], s + k, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih,
-                        dw_hh, db, dx, xg, hg)
+                        dw_hh, db, dx, work)
+    finish_merged(work, dw_ih, dw_hh)
     copy_mat(dh0[:, j0:j1], dh)

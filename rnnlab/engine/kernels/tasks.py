@@ -42,13 +42,13 @@ def rnn_forward_tasks(n, x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hb
 
 @numba.njit(**_OPTIONS)
 def rnn_backward_tasks(n, x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0, dw_ih,
-                       dw_hh, db, dh_sq, dg, dense, j0, j1, sync, nthreads, part):
+                       dw_hh, db, dh_sq, dg, dense, merged, j0, j1, sync, nthreads, part):
     """:func:`~.rnn.rnn_backward` for calls ``0..n-1`` (every other argument a tuple over
     the calls)."""
     for k in numba.prange(n):
         rnn_backward(x[k], lengths[k], reverse[k], w_ih[k], w_hh[k], relu[k], h0[k], y[k],
                      dy[k], dhn[k], dx[k], dh0[k], dw_ih[k], dw_hh[k], db[k], dh_sq[k], dg[k],
-                     dense[k], j0[k], j1[k], sync[k], nthreads[k], part[k])
+                     dense[k], merged[k], j0[k], j1[k], sync[k], nthreads[k], part[k])
 
 
 @numba.njit(**_OPTIONS)
@@ -65,14 +65,15 @@ def lstm_forward_tasks(n, x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj,
 @numba.njit(**_OPTIONS)
 def lstm_backward_tasks(n, x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, gates, cs,
                         ms, dy, dhn, dcn, dx, dh0, dc0, dw_ih, dw_hh, db, dw_hr, dh_sq, dg,
-                        dht, dense, j0, j1, sync, nthreads, part):
+                        dht, dense, merged, j0, j1, sync, nthreads, part):
     """:func:`~.lstm.lstm_backward` for calls ``0..n-1`` (every other argument a tuple over
     the calls)."""
     for k in numba.prange(n):
         lstm_backward(x[k], lengths[k], reverse[k], w_ih[k], w_hh[k], w_hr[k], has_proj[k],
                       h0[k], c0[k], y[k], gates[k], cs[k], ms[k], dy[k], dhn[k], dcn[k],
                       dx[k], dh0[k], dc0[k], dw_ih[k], dw_hh[k], db[k], dw_hr[k], dh_sq[k],
-                      dg[k], dht[k], dense[k], j0[k], j1[k], sync[k], nthreads[k], part[k])
+                      dg[k], dht[k], dense[k], merged[k], j0[k], j1[k], sync[k], nthreads[k],
+                      part[k])
 
 
 @numba.njit(**_OPTIONS)
