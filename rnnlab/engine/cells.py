@@ -54,8 +54,9 @@ CHUNK_ROWS = 512
 #: inputs and states side by side when the two weights hold at most this many elements
 #: (each thread then keeps a buffer of that size, added into the gradients at its end).
 #: One thread, a 512-row chunk: 0.86x the time of the two products at LSTM hidden 32,
-#: 0.90x at hidden 128, 0.92x at hidden 512 (0.78x for 200 rows at hidden 32); the buffer
-#: and its final pass would cost more than that saves on large weights
+#: 0.90x at hidden 128, 0.92x at hidden 512 (0.78x for 200 rows at hidden 32). On large
+#: weights the buffer (4.4 MB a thread at LSTM hidden 512) and its final pass would take
+#: back much of that and raise a training step's memory above PyTorch's at batch 1
 MERGE_MAX_ELEMENTS = 262_144
 
 
