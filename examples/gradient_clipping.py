@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for scale in (1.0, args.init_scale):
         model, rnn = build(args, scale)
         loss_fn(model(xb), yb)
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)
         grad_h = rnn.trace(layer=0)["grad_h_norm"].mean(axis=1)   # (T,)
         print(f"  {scale:10.1f} " + "".join(f"{grad_h[t]:11.3g}" for t in shown))
         ratio = float(grad_h[0] / grad_h[-1])
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             sl = slice(step * args.batch_size, (step + 1) * args.batch_size)
             opt.zero_grad()
             loss = loss_fn(model(x[sl]), y[sl])
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)
             if clip is None:
                 before = norm(p.grad for p in params)
             else:

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> float:
             opt.zero_grad()
             pred = model(x_train[idx])                   # (B, 1)
             losses.append(loss_fn(pred, y_train[idx]))
-            model.backward(loss_fn.backward())           # gradients accumulate in p.grad
+            # gradients accumulate in p.grad; x is data, so no dL/dx is computed
+            model.backward(loss_fn.backward(), input_grad=False)
             rl.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         model.eval()
