@@ -310,18 +310,19 @@ def chunk_slot(s, T, C):
 
 
 @jit
-def gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, out):
-    """``out[k - k0, b]`` for the rows ``k0 <= k < k1`` of a chunk (row ``k`` is step
-    ``s_top - k``): the row of ``seq (T, B, N)`` at the position sequence ``b`` has at that
-    step (with ``shift`` the position that fed it, or ``init[b]`` at its first), or zeros
-    where ``b`` has ended. ``out (>= k1 - k0, B, N)``."""
+def gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, out, c0=0):
+    """``out[k - k0, b, c0:c0 + N]`` for the rows ``k0 <= k < k1`` of a chunk (row ``k`` is
+    step ``s_top - k``): the row of ``seq (T, B, N)`` at the position sequence ``b`` has at
+    that step (with ``shift`` the position that fed it, or ``init[b]`` at its first), or
+    zeros where ``b`` has ended. ``out (>= k1 - k0, B, >= c0 + N)``; a column range of a
+    contiguous ``out``, not a strided view of it, keeps the row copies fast (3x)."""
     B = seq.shape[1]
-    N = out.shape[2]
+    N = seq.shape[2]
     for k in range(k0, k1):
         for b in range(B):
             L = lengths[b]
             t = time_index(s_top - k, L, reverse)
-            dst = out[k - k0, b]
+            dst = out[k - k0, b, c0:c0 + N]
             if t < 0:
                 for j in range(N):
                     dst[j] = 0.0
@@ -360,9 +361,18 @@ def chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, 
     d2 = dgc[k0:k1].reshape(n * B, G)
     x2 = xg[:n].reshape(n * B, I)
     gemm_into(d2.T, x2, dw_ih, 1.0)
-    if dx.shape[0] > 0:
-        gemm_into(d2, w_ih, x2, 0.0)
-        scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
+    chunk_dx(d2, w_ih, s_top, k0, k1, lengths, reverse, dx, xg)
+
+
+@jit
+def chunk_dx(d2, w_ih, s_top, k0, k1, lengths, reverse, dx, xg):
+    """``dx (T, B, I) = dg @ w_ih`` at the positions of rows ``k0:k1`` of a chunk, ``d2
+    ((k1 - k0) * B, G)`` their pre-activation gradients; nothing when ``dx`` has 0 steps (no
+    input gradient wanted). ``xg (C, B, I)`` scratch."""
+    if dx.shape[0] == 0:
+        return
+    gemm_into(d2, w_ih, xg[:k1 - k0].reshape(d2.shape[0], xg.shape[2]), 0.0)
+    scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
 
 
 @jit
@@ -386,7 +396,8 @@ def chunk_grads(dgc, s_top, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih, dw_
     ``dgc (C, B, G)`` feeds input, recurrent weight and bias alike (Elman RNN, LSTM): see
     :func:`chunk_input_grads` and :func:`chunk_state_grads`; ``db (G,) +=`` the rows' sum.
     ``work`` from :func:`chunk_work`: with a merged buffer the two weight gradients come
-    from one product over ``[x | h_prev]`` (:func:`gather_inputs_states`) into it, which
+    from one product over the inputs and the states that fed each step, gathered side by
+    side (:func:`gather_steps` into their columns of one buffer), into it, which
     :func:`finish_merged` adds into ``dw_ih`` and ``dw_hh`` at the end."""
     xg, hg, xhg, dwc, started = work
     n = k1 - k0
@@ -396,13 +407,12 @@ def chunk_grads(dgc, s_top, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih, dw_
     elif n > 0:
         B, G = dgc.shape[1], dgc.shape[2]
         d2 = dgc[k0:k1].reshape(n * B, G)
-        gather_inputs_states(x, y, h0, s_top, k0, k1, lengths, reverse, xhg)
+        I = x.shape[2]
+        gather_steps(x, x[0], False, s_top, k0, k1, lengths, reverse, xhg)
+        gather_steps(y, h0, True, s_top, k0, k1, lengths, reverse, xhg, I)
         gemm_into(d2.T, xhg[:n].reshape(n * B, xhg.shape[2]), dwc, 1.0 if started[0] else 0.0)
         started[0] = True
-        if dx.shape[0] > 0:
-            x2 = xg[:n].reshape(n * B, x.shape[2])
-            gemm_into(d2, w_ih, x2, 0.0)
-            scatter_steps(xg, s_top, k0, k1, lengths, reverse, dx)
+        chunk_dx(d2, w_ih, s_top, k0, k1, lengths, reverse, dx, xg)
     column_sums(dgc[k0:k1], db)
 
 
@@ -436,28 +446,6 @@ def finish_merged(work, dw_ih, dw_hh):
         h = dw_hh[r]
         for j in range(h.shape[0]):
             h[j] += src[I + j]
-
-
-@jit
-def gather_inputs_states(x, y, h0, s_top, k0, k1, lengths, reverse, out):
-    """``out[k - k0, b] = [x_t | h_prev]`` for the rows ``k0 <= k < k1`` of a chunk (row
-    ``k`` is step ``s_top - k``, ``t`` the position sequence ``b`` has then): its input and
-    the state that fed it (``y (T, B, P)`` one position back, or ``h0[b]`` at its first);
-    zeros where ``b`` has ended. ``out (>= k1 - k0, B, I + P)``."""
-    B, I = x.shape[1], x.shape[2]
-    W = out.shape[2]
-    for k in range(k0, k1):
-        for b in range(B):
-            L = lengths[b]
-            t = time_index(s_top - k, L, reverse)
-            dst = out[k - k0, b]
-            if t < 0:
-                for j in range(W):
-                    dst[j] = 0.0
-                continue
-            copy_vec(dst[:I], x[t, b])
-            p = prev_index(t, L, reverse)
-            copy_vec(dst[I:], y[p, b] if p >= 0 else h0[b])
 
 
 @jit
