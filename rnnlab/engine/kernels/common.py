@@ -215,7 +215,12 @@ def step_operands(x, w_ih, w_hh, bias, G, H, j0, j1, fused, dense, projected):
 def step_preactivations(x, s, lengths, reverse, h, op, xh, out, fused):
     """``out (B, G*U)``: the product part of step ``s``'s pre-activations for the state
     ``h (B, P)``, with the operands of :func:`step_operands` (with ``fused`` the whole
-    pre-activation, input and bias included)."""
+    pre-activation, input and bias included).
+
+    For the packed recurrent weight alone (neither ``fused`` nor ``dense``) the kernels
+    call :func:`step_product` on it themselves, taken out of the operand before the time
+    loop, and so do the backwards for :func:`operand_product`: through these functions a
+    step took ~60 ns more at hidden 32, batch 1 (500 against 440 ns for the LSTM)."""
     if fused:
         fused_inputs(x, s, lengths, reverse, h, xh)
         operand_product(xh, op, out)

@@ -26,6 +26,7 @@ from .common import (
     prev_index,
     step_operands,
     step_preactivations,
+    step_product,
     sum_squares,
     tanh,
     time_index,
@@ -52,12 +53,16 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     H = y.shape[2]
     U = j1 - j0
     wp, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
+    packed = wp[0]
     hw = np.empty((B, 3 * U), dtype=x.dtype)
     bn = b_hn[j0:j1]
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, False)
+        if dense:
+            step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, False)
+        else:  # a direct call: see step_preactivations
+            step_product(cur, packed, hw)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = cur[b, j0:j1]
@@ -115,6 +120,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
     dtot = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
+    wbp = wb[0]
     xg = np.empty((C, B, I), dtype=x.dtype)
     hg = np.empty((C, B, H), dtype=x.dtype)
     for s in range(T - 1, -1, -1):
@@ -161,7 +167,10 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                 dhn_[j] = dzn * r_
                 dirb[j] = d * z_
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec)
+        if dense:
+            operand_product(dgs, wb, dhrec)
+        else:  # a direct call: see step_preactivations
+            step_product(dgs, wbp, dhrec)
         for b in range(B):
             if time_index(s, lengths[b], reverse) >= 0:
                 dhb = dh[b]

@@ -63,6 +63,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     U = j1 - j0
     q0, q1 = (0, P) if has_proj else (j0, j1)
     wp, xh = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
+    packed = wp[0]
     c = np.empty((B, U), dtype=x.dtype)
     copy_mat(c, c0[:, j0:j1])
     hw = np.empty((B, 4 * U), dtype=x.dtype)
@@ -72,7 +73,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
+        if fused or dense:
+            step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
+        else:  # a direct call: see step_preactivations
+            step_product(cur, packed, hw)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             if t < 0:
@@ -147,6 +151,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
     dm = np.empty((B, U), dtype=x.dtype)
     dhrec = np.empty((B, q1 - q0), dtype=x.dtype)
     wb = cols_operand(w_hh, q0, q1, dense)
+    wbp = wb[0]
     wrb = pack_b(w_hr if has_proj else w_hr[:0])
     work = chunk_work(C, B, I, P, 4 * H, merged, dx)
     mg = np.empty((C if has_proj else 0, B, H), dtype=x.dtype)
@@ -203,7 +208,10 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 do[j] = dmb[j] * tc * o_ * (1.0 - o_)
                 dcb[j] = dct * f_
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec)
+        if dense:
+            operand_product(dgs, wb, dhrec)
+        else:  # a direct call: see step_preactivations
+            step_product(dgs, wbp, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)

@@ -23,6 +23,7 @@ from .common import (
     operand_product,
     step_operands,
     step_preactivations,
+    step_product,
     sum_squares,
     tanh,
     time_index,
@@ -48,12 +49,16 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
     H = y.shape[2]
     U = j1 - j0
     wp, xh = step_operands(x, w_ih, w_hh, bias, 1, H, j0, j1, fused, dense, pre)
+    packed = wp[0]
     hw = np.empty((B, U), dtype=x.dtype)
     zeros = np.zeros(U, dtype=x.dtype)  # the fused product includes the bias
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
+        if fused or dense:
+            step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, fused)
+        else:  # a direct call: see step_preactivations
+            step_product(cur, packed, hw)
         for b in range(B):
             t = time_index(s, lengths[b], reverse)
             h = nxt[b, j0:j1]
@@ -98,6 +103,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
     copy_mat(dh, dhn[:, j0:j1])
     dhrec = np.empty((B, U), dtype=x.dtype)
     wb = cols_operand(w_hh, j0, j1, dense)
+    wbp = wb[0]
     work = chunk_work(C, B, I, H, H, merged, dx)
     for s in range(T - 1, -1, -1):
         q, k = chunk_slot(s, T, C)
@@ -121,7 +127,10 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
                 else:
                     d[j] = d[j] * (1.0 - yt[j] * yt[j])
         barrier(sync, T - s, nthreads)
-        operand_product(dgs, wb, dhrec)
+        if dense:
+            operand_product(dgs, wb, dhrec)
+        else:  # a direct call: see step_preactivations
+            step_product(dgs, wbp, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
         if k == C - 1 or s == 0:
             k0, k1 = time_range(k + 1, part, nthreads)
