@@ -553,14 +553,12 @@ def gather_previous(seq, init, lengths, reverse, out):
 
 @jit
 def weight_grads(dgx, x, w_ih, dw_ih, dx):
-    """``dw_ih (G, I) += dgx.T @ x`` over all steps at once and ``dx (T, B, I) = dgx @ w_ih``
-    (not when ``dx`` has 0 steps); ``dgx (T, B, G)`` holds the input-side pre-activation
-    gradients (0 at invalid steps)."""
+    """``dw_ih (G, I) += dgx.T @ x`` over all steps at once and ``dx (T, B, I) = dgx @ w_ih``;
+    ``dgx (T, B, G)`` holds the input-side pre-activation gradients (0 at invalid steps)."""
     T, B, G = dgx.shape
     dgx2 = dgx.reshape(T * B, G)
     gemm_into(dgx2.T, x.reshape(T * B, x.shape[2]), dw_ih, 1.0)
-    if dx.shape[0] > 0:
-        gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
+    gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
 
 
 @jit

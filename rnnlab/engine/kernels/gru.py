@@ -25,7 +25,6 @@ from .common import (
     operand_product,
     prev_index,
     step_operands,
-    step_preactivations,
     step_product,
     sum_squares,
     tanh,
@@ -52,7 +51,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     T, B, _ = x.shape
     H = y.shape[2]
     U = j1 - j0
-    wp, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
+    wp, _ = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
     packed = wp[0]
     hw = np.empty((B, 3 * U), dtype=x.dtype)
     bn = b_hn[j0:j1]
@@ -60,7 +59,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
         if dense:
-            step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, False)
+            operand_product(cur, wp, hw)
         else:  # a direct call: see step_preactivations
             step_product(cur, packed, hw)
         for b in range(B):
