@@ -152,17 +152,20 @@ def cols_operand(w, q0, q1, dense):
 
 @jit
 def fused_operand(w_ih, w_hh, bias, G, H, j0, j1):
-    """:func:`rows_operand` (packed) of ``[w_ih | w_hh | bias] (G*H, I + 1 + P)``: the weight
+    """:func:`rows_operand` (packed) of ``[w_ih | bias | w_hh] (G*H, I + 1 + P)``: the weight
     of ``[x_t | 1 | h_{t-1}] @ [w_ih | bias | w_hh].T``, which gives a step's whole
-    pre-activation in one product (see :func:`fused_inputs`)."""
+    pre-activation in one product (see :func:`fused_inputs`). Each part packs from its own
+    array: concatenating them first cost as much again (a thread copied every unit's rows)."""
     I = w_ih.shape[1]
-    wcat = np.empty((w_ih.shape[0], I + 1 + w_hh.shape[1]), dtype=w_ih.dtype)
-    for r in range(wcat.shape[0]):
-        row = wcat[r]
-        copy_vec(row[:I], w_ih[r])
-        row[I] = bias[r]
-        copy_vec(row[I + 1:], w_hh[r])
-    return rows_operand(wcat, G, H, j0, j1, False)
+    U = j1 - j0
+    packed = empty_packed(I + 1 + w_hh.shape[1], G * U, w_ih.dtype)
+    pack_bt_units(w_ih, G, H, j0, j1, packed[:, :I])
+    pack_bt_units(w_hh, G, H, j0, j1, packed[:, I + 1:])
+    row = packed[:, I]  # (NP, NR): the bias, in the columns' order
+    NR = row.shape[1]
+    for n in range(row.size):
+        row[n // NR, n % NR] = bias[(n // U) * H + j0 + n % U] if n < G * U else 0.0
+    return packed, np.empty((0, packed.shape[1]), dtype=w_ih.dtype), True
 
 
 @jit
