@@ -44,6 +44,25 @@ from .sync import barrier
 
 
 @jit
+def activate_gates(g, r, H, j0, j1, whole):
+    """Units ``j0:j1`` of the gates ``g (4H,)`` of one sequence and step: ``i, f, o =
+    sigmoid``, ``g = tanh`` of the product ``r (4U,)`` (``whole``: the whole pre-activation)
+    plus what ``g`` holds already. One call per gate with a literal activation: with the
+    choice computed in a loop (``gate == 2``) they ran 3x slower at 32 units."""
+    U = j1 - j0
+    if whole:
+        activate_into(g[j0:j1], r[:U], False)
+        activate_into(g[H + j0:H + j1], r[U:2 * U], False)
+        activate_into(g[2 * H + j0:2 * H + j1], r[2 * U:3 * U], True)
+        activate_into(g[3 * H + j0:3 * H + j1], r[3 * U:], False)
+    else:
+        activate(g[j0:j1], r[:U], False)
+        activate(g[H + j0:H + j1], r[U:2 * U], False)
+        activate(g[2 * H + j0:2 * H + j1], r[2 * U:3 * U], True)
+        activate(g[3 * H + j0:3 * H + j1], r[3 * U:], False)
+
+
+@jit
 def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                  y, gates, cs, ms, hbuf, cn, fused, dense, j0, j1, sync, nthreads):
     """Forward over the whole sequence, units ``j0:j1``; ``fused`` and ``dense`` as chosen
@@ -83,13 +102,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                 copy_vec(nxt[b, q0:q1], cur[b, q0:q1])
                 continue
             g = gates[t, b]
-            r = hw[b]
-            for gate in range(4):
-                dst = g[gate * H + j0:gate * H + j1]
-                if fused:  # r is the whole pre-activation
-                    activate_into(dst, r[gate * U:(gate + 1) * U], gate == 2)
-                else:
-                    activate(dst, r[gate * U:(gate + 1) * U], gate == 2)
+            activate_gates(g, hw[b], H, j0, j1, fused)
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             cb = c[b]
