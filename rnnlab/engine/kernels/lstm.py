@@ -45,10 +45,12 @@ from .sync import barrier
 
 @jit
 def activate_gates(g, r, H, j0, j1, whole):
-    """Units ``j0:j1`` of the gates ``g (4H,)`` of one sequence and step: ``i, f, o =
-    sigmoid``, ``g = tanh`` of the product ``r (4U,)`` (``whole``: the whole pre-activation)
-    plus what ``g`` holds already. One call per gate with a literal activation: with the
-    choice computed in a loop (``gate == 2``) they ran 3x slower at 32 units."""
+    """Units ``j0:j1`` of the gates ``g (4H,)`` of one sequence and step, activated in
+    place (sigmoid for i, f, o; tanh for g): of ``r (4U,)`` when ``whole`` (the product was
+    the whole pre-activation), else of ``g + r`` (``g`` holds the input projection).
+
+    One call per gate with a literal activation: with the choice computed in a loop
+    (``gate == 2``) they ran 3x slower at 32 units."""
     U = j1 - j0
     if whole:
         activate_into(g[j0:j1], r[:U], False)
