@@ -160,11 +160,8 @@ def fused_operand(w_ih, w_hh, bias, G, H, j0, j1):
     U = j1 - j0
     packed = empty_packed(I + 1 + w_hh.shape[1], G * U, w_ih.dtype)
     pack_bt_units(w_ih, G, H, j0, j1, packed[:, :I])
+    pack_bt_units(bias[:, None], G, H, j0, j1, packed[:, I:I + 1])
     pack_bt_units(w_hh, G, H, j0, j1, packed[:, I + 1:])
-    row = packed[:, I]  # (NP, NR): the bias, in the columns' order
-    NR = row.shape[1]
-    for n in range(row.size):
-        row[n // NR, n % NR] = bias[(n // U) * H + j0 + n % U] if n < G * U else 0.0
     return packed, np.empty((0, packed.shape[1]), dtype=w_ih.dtype), True
 
 
