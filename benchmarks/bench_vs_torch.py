@@ -2,9 +2,10 @@
 
 Rows: RNN/LSTM/GRU, input 32, float32, hidden {32, 128, 512} x batch {1, 32} x length
 {50, 200}; 2-layer bidirectional variants; and the 2-layer LSTM 256->256, batch 8, length
-2000 of PyTorch's CPU performance complaint. For each: inference (forward) and a training
-step (forward + backward with parameter gradients; the input is data, so none of them
-computes its gradient). Rounds interleave the libraries; medians, the ratio peer/rnnlab
+2000 of PyTorch's CPU performance complaint. For each: inference (a forward under each
+library's no-grad mode: ``torch.no_grad``, ``rnnlab.no_grad``) and a training step (forward
++ backward with parameter gradients; the input is data, so none of them computes its
+gradient). Rounds interleave the libraries; medians, the ratio peer/rnnlab
 (> 1: rnnlab is faster), rnnlab's GFLOP/s and its share of the float32 GEMM peak measured
 in the same run are printed and optionally written as Markdown. The
 machine's speed may drift within a run, so each round also times a 2048^3 GEMM, and the
@@ -137,7 +138,8 @@ def make_callables(row: Row, jax_ok: bool) -> dict[str, tuple]:
         out.backward(dt)
 
     def ours_infer():
-        ours(x)
+        with rl.no_grad():
+            ours(x)
 
     def ours_train():
         ours.zero_grad()

@@ -59,7 +59,8 @@ def train_and_score(data, vocab_size: int, bidirectional: bool, args) -> float:
             rl.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         model.eval()
-        pred = model(val.x, lengths=val.lengths).argmax(axis=1)
+        with rl.no_grad():
+            pred = model(val.x, lengths=val.lengths).argmax(axis=1)
         accuracy = float(np.mean(pred == val.y))
         print(f"  epoch {epoch + 1:3d}  train loss {np.mean(losses):.4f}  "
               f"val accuracy {accuracy:.3f}")

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> float:
             rl.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         model.eval()
-        logits = model(val.x, lengths=val.lengths)
+        with rl.no_grad():
+            logits = model(val.x, lengths=val.lengths)
         accuracy = float(np.mean(logits.argmax(axis=1) == val.y))
         print(f"epoch {epoch + 1:3d}  train loss {np.mean(losses):.4f}  "
               f"val accuracy {accuracy:.3f}")

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> float:
             rl.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         model.eval()
-        pred = model(x_val, lengths=len_val).argmax(axis=-1)
+        with rl.no_grad():
+            pred = model(x_val, lengths=len_val).argmax(axis=-1)
         real = y_val != IGNORE
         accuracy = float(np.mean(pred[real] == y_val[real]))
         print(f"epoch {epoch + 1:3d}  train loss {np.mean(losses):.4f}  "

@@ -13,6 +13,7 @@ The scripted API mirrors ``torch.nn``::
 from .engine.checkpoint import CheckpointError, load_weights, save_weights
 from .engine.clip import clip_grad_norm_, clip_grad_value_
 from .engine.config import set_threads
+from .engine.grad_mode import is_grad_enabled, no_grad
 from .engine.layers import Dropout, Embedding, LastStep, Linear, Sequential
 from .engine.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .engine.module import Module, Parameter
@@ -50,8 +51,10 @@ __all__ = [
     "__version__",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "is_grad_enabled",
     "layer",
     "load_weights",
+    "no_grad",
     "save_weights",
     "set_threads",
 ]

@@ -223,7 +223,7 @@ def test_backward_shapes_follow_the_last_forward(x):
 
 
 def test_trace_before_forward_and_out_of_range(lstm, x):
-    with pytest.raises(RuntimeError, match=r"trace\(\) needs a forward\(\) first"):
+    with pytest.raises(RuntimeError, match=r"trace\(\) called before forward\(\)"):
         lstm.trace()
     lstm(x)
     with pytest.raises(IndexError, match=r"expected layer < 1 and direction < 1, got layer=1"):

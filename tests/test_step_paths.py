@@ -125,6 +125,27 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
     assert _taken(name, plans) == takes
 
 
+@pytest.mark.parametrize("path", PATHS, indirect=True)
+@pytest.mark.parametrize("case", list(naive.CASES))
+def test_forced_path_without_caches_gives_the_same_numbers(path, case, rng):
+    """``keep=False`` (inference: no gates or cell states stored) changes no output bit."""
+    cell_name, options = naive.CASES[case]
+    cell = cells.BUILTIN_CELLS[cell_name](**options)
+    I, H, T, B = 2, 6, 5, BATCH[path[0]]
+    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(np.float32)
+              for s in cell.param_specs(I, H, True)}
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    state0 = tuple(rng.standard_normal((B, s)).astype(np.float32)
+                   for s in cell.state_sizes(H))
+    lengths = np.array([5, 2, 4][:B], dtype=np.int64)
+    for reverse in (False, True):
+        y, finals, _ = cell._forward(params, x, lengths, state0, reverse)
+        y2, finals2, cache = cell._forward(params, x, lengths, state0, reverse, keep=False)
+        assert cache.arrays == {} and cache.trace == {}
+        for got, want in zip((y2, *finals2), (y, *finals)):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("path", [*PATHS, "chunks", "separate"], indirect=True)
 @pytest.mark.parametrize("cell", BUILTIN_CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])

@@ -163,17 +163,18 @@ class _BuiltinCell(Cell):
         self.check_inputs(params, x, lengths, state0)
         return self._forward(params, x, lengths, state0, reverse)
 
-    def _forward(self, params, x, lengths, state0, reverse):
-        return self._launch_forward(params, x, lengths, state0, reverse).run()
+    def _forward(self, params, x, lengths, state0, reverse, keep=True):
+        return self._launch_forward(params, x, lengths, state0, reverse, keep).run()
 
     def backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
         """As :meth:`Cell.backward`; with ``input_grad=False`` the kernel skips ``dx`` and
         ``None`` stands in its place."""
         return self._launch_backward(params, cache, dy, dstate_n, grads, input_grad).run()
 
-    def _launch_forward(self, params, x, lengths, state0, reverse) -> Launch:
+    def _launch_forward(self, params, x, lengths, state0, reverse, keep=True) -> Launch:
         """The forward's kernel call, prepared (the plan made with the calling thread's
-        budget); its ``finish`` returns what :meth:`forward` does."""
+        budget); its ``finish`` returns what :meth:`forward` does. ``keep=False``
+        (inference): the kernel keeps nothing for a backward, and the cache is empty."""
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True) -> Launch:
@@ -190,7 +191,7 @@ class _ElmanBase(_BuiltinCell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def _launch_forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse, keep=True):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
@@ -202,6 +203,8 @@ class _ElmanBase(_BuiltinCell):
         bias = summed_bias(params, H, x.dtype)
 
         def finish():
+            if not keep:
+                return y, (hbuf[T % 2].copy(),), Cache({}, {})
             arrays = dict(x=x, lengths=lengths, h0=state0[0], y=y, reverse=reverse)
             return y, (hbuf[T % 2].copy(),), Cache(arrays, {"h": y})
 
@@ -269,7 +272,7 @@ class LSTMKernel(_BuiltinCell):
     def state_sizes(self, hidden_size):
         return (self._proj(hidden_size) or hidden_size, hidden_size)
 
-    def _launch_forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse, keep=True):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0] // 4
@@ -278,9 +281,9 @@ class LSTMKernel(_BuiltinCell):
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
         y = np.zeros((T, B, P), dtype=x.dtype)
-        gates = np.empty((T, B, 4 * H), dtype=x.dtype)
-        cs = np.zeros((T, B, H), dtype=x.dtype)
-        ms = np.zeros((T, B, H) if has_proj else (0, 0, 0), dtype=x.dtype)
+        gates = np.empty((T if keep or not plan.fused else 0, B, 4 * H), dtype=x.dtype)
+        cs = np.zeros((T if keep else 0, B, H), dtype=x.dtype)
+        ms = np.zeros((T, B, H) if has_proj and keep else (0, 0, 0), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
         h0, c0 = state0
         hbuf = np.empty((2, B, P), dtype=x.dtype)
@@ -288,6 +291,8 @@ class LSTMKernel(_BuiltinCell):
         bias = summed_bias(params, 4 * H, x.dtype)
 
         def finish():
+            if not keep:
+                return y, (hbuf[T % 2].copy(), cn), Cache({}, {})
             arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=h0, c0=c0, y=y,
                           gates=gates, cs=cs, ms=ms, w_hr=w_hr, has_proj=has_proj)
             trace = {"h": y, "c": cs, "gates": gates.reshape(T, B, 4, H)}
@@ -337,7 +342,7 @@ class GRUKernel(_BuiltinCell):
     def param_specs(self, input_size, hidden_size, bias):
         return torch_param_specs(3 * hidden_size, input_size, hidden_size, hidden_size, bias)
 
-    def _launch_forward(self, params, x, lengths, state0, reverse):
+    def _launch_forward(self, params, x, lengths, state0, reverse, keep=True):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[1]
@@ -350,12 +355,14 @@ class GRUKernel(_BuiltinCell):
             b_hn = np.zeros(H, dtype=x.dtype)
         y = np.zeros((T, B, H), dtype=x.dtype)
         gates = np.empty((T, B, 3 * H), dtype=x.dtype)
-        hlin = np.zeros((T, B, H), dtype=x.dtype)
+        hlin = np.zeros((T if keep else 0, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
 
         def finish():
+            if not keep:
+                return y, (hbuf[T % 2].copy(),), Cache({}, {})
             arrays = dict(x=x, lengths=lengths, reverse=reverse, h0=state0[0], y=y,
                           gates=gates, hlin=hlin)
             trace = {"h": y, "gates": gates.reshape(T, B, 3, H)}

@@ -12,6 +12,7 @@ import numpy as np
 
 from .cell import Cell
 from .config import prepare_runtime
+from .grad_mode import is_grad_enabled
 from .module import Module, Parameter, as_float_dtype
 from .parallel import batch_chunks, run_all, run_launches
 from .validate import check_array, check_lengths, describe, positive_int
@@ -112,9 +113,9 @@ class Recurrent(Module):
         #: states on every call, and is called through its checking ``forward``: the
         #: built-in cells' tests hold them to the contract, and they only read their inputs
         self._check_cell = type(self.cell) not in _builtin_cells().values()
-        self._cell_forward = self.cell.forward if self._check_cell else self.cell._forward
         self._default_inputs = (None, None, None)
         self._caches = None
+        self._kept = True  # whether the last forward kept its caches (not under no_grad)
         self._masks = None
         self._traces = None
         self._layout = None
@@ -132,7 +133,9 @@ class Recurrent(Module):
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        x = np.array(x, order="C")  # own copy: the caches must not alias the caller's x
+        keep = is_grad_enabled()
+        # the caches must not alias the caller's x: an own copy unless nothing is cached
+        x = np.array(x, order="C") if keep else np.ascontiguousarray(x)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
             raise ValueError("x: expected at least one timestep, got a sequence of length 0")
@@ -159,16 +162,17 @@ class Recurrent(Module):
         inp = x
         for layer in range(L):
             if solo:
-                y, stn, cache = self._run_cell(layer, chunks[0], inp, lens, states)
+                y, stn, cache = self._run_cell(layer, chunks[0], inp, lens, states, keep)
                 if finals is None:
                     finals = [st[None] for st in stn]
                 else:
                     for f, st in zip(finals, stn):
                         f[layer] = st
-                out = y.copy() if layer == L - 1 else y  # the last y is returned, and cached
+                # the last y is returned, and cached
+                out = y.copy() if layer == L - 1 and keep else y
                 caches.append([cache])
             else:
-                out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches)
+                out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches, keep)
             mask = None
             if self.training and self.dropout > 0.0 and layer < L - 1:
                 keep = 1.0 - self.dropout
@@ -177,8 +181,9 @@ class Recurrent(Module):
             masks.append(mask)
             inp = out
         # bookkeeping, not parameters: set past Module.__setattr__ (a call per field)
-        self.__dict__.update(_caches=caches, _masks=masks, _chunks=chunks, _traces={},
-                             _grad_sq=None, _layout=(unbatched, T, B))
+        self.__dict__.update(_caches=caches if keep else None, _kept=keep, _masks=masks,
+                             _chunks=chunks, _traces={}, _grad_sq=None,
+                             _layout=(unbatched, T, B))
         out = inp
         if unbatched:
             out = out[:, 0, :]
@@ -187,14 +192,16 @@ class Recurrent(Module):
             out = out.transpose(1, 0, 2)
         return out, (finals[0] if len(finals) == 1 else tuple(finals))
 
-    def _run_cell(self, idx: int, sl: slice, x, lens, states):
+    def _run_cell(self, idx: int, sl: slice, x, lens, states, keep: bool = True):
         """The cell's forward for layer-direction ``idx`` over the sequences ``sl`` (``x``
-        holds just those), contract-checked unless the cell is a built-in one."""
+        holds just those), contract-checked unless the cell is a built-in one. ``keep``:
+        whether the cache is wanted (other cells are not told: theirs is dropped)."""
         params, lens, st0, reverse = self._cell_inputs(idx, sl, lens, states)
-        result = self._cell_forward(params, x, lens, st0, reverse)
-        if self._check_cell:
-            self._check_triple(result, "forward", "(y, final states, cache)")
-            self._check_outputs(result[0], result[1], x.shape[0], sl.stop - sl.start)
+        if not self._check_cell:
+            return self.cell._forward(params, x, lens, st0, reverse, keep)
+        result = self.cell.forward(params, x, lens, st0, reverse)
+        self._check_triple(result, "forward", "(y, final states, cache)")
+        self._check_outputs(result[0], result[1], x.shape[0], sl.stop - sl.start)
         return result
 
     def _cell_inputs(self, idx: int, sl: slice, lens, states) -> tuple:
@@ -218,7 +225,7 @@ class Recurrent(Module):
         self._param_checked[idx] = tuple(arrays.values())
         return arrays
 
-    def _run_tasks(self, layer, chunks, inp, lens, states, finals, caches):
+    def _run_tasks(self, layer, chunks, inp, lens, states, finals, caches, keep=True):
         """One layer's directions x chunks of sequences as tasks over the threads; fills
         ``finals``, appends the caches (direction-major) and returns the layer's output."""
         T, B = inp.shape[0], inp.shape[1]
@@ -234,7 +241,7 @@ class Recurrent(Module):
             def prepare(task):
                 idx, ci = task
                 params, lns, st0, reverse = self._cell_inputs(idx, chunks[ci], lens, states)
-                return self.cell._launch_forward(params, parts[ci], lns, st0, reverse)
+                return self.cell._launch_forward(params, parts[ci], lns, st0, reverse, keep)
 
             results = run_launches(prepare, tasks, work)
         out = np.empty((T, B, D * H), dtype=self.dtype)
@@ -330,7 +337,7 @@ class Recurrent(Module):
         needs no gradient (it is data), so ``dx`` is not computed and is ``None``.
         """
         if self._caches is None:
-            raise RuntimeError("backward() called before forward()")
+            raise RuntimeError(self._nothing_kept("backward()"))
         unbatched, T, B = self._layout
         L, D = self.num_layers, self.num_directions
         H = self.output_size
@@ -468,6 +475,12 @@ class Recurrent(Module):
             out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
         return out
 
+    def _nothing_kept(self, what: str) -> str:
+        if not self._kept:
+            return (f"{what} needs what a forward keeps, and the last forward ran under "
+                    "rnnlab.no_grad(), which keeps nothing: run it outside no_grad() first")
+        return f"{what} called before forward()"
+
     def release(self) -> None:
         """Drop what the last forward kept for backward and :meth:`trace` (frees memory)."""
         self.__dict__.update(_caches=None, _masks=None, _traces=None, _grad_sq=None)
@@ -482,7 +495,7 @@ class Recurrent(Module):
         Values past a sequence's length are 0.
         """
         if self._caches is None:
-            raise RuntimeError("trace() needs a forward() first")
+            raise RuntimeError(self._nothing_kept("trace()"))
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
             raise IndexError(f"trace: expected layer < {self.num_layers} and direction < "
                              f"{self.num_directions}, got layer={layer}, direction={direction}")

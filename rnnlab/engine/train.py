@@ -21,6 +21,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .clip import clip_grad_norm_
 from .events import Evaluated, Halted, Paused, Snapshot, Started, StepDone, Stopped
+from .grad_mode import no_grad
 from .model import SequenceModel
 from .module import FLOAT_DTYPES
 from .optim import SGD, Adam, AdamW, CosineAnnealingLR, RMSprop, StepLR
@@ -362,7 +363,8 @@ class Trainer:
         """Loss and ``val_``-prefixed task metrics on ``split`` (default: validation)."""
         split = self.data.val if split is None else split
         self.model.eval()
-        pred = self.model(split.x, split.lengths)
+        with no_grad():
+            pred = self.model(split.x, split.lengths)
         loss = float(self.task.loss()(pred, split.y))
         metrics = self.task.metrics(pred, split.y, split.lengths)
         return loss, {f"val_{k}": float(v) for k, v in metrics.items()}

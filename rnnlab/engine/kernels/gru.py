@@ -46,7 +46,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
     out:    y (T, B, H) zero-filled by the caller, gates (T, B, 3H) activated r, z, n,
-            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled)
+            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled), or (0, B, H): kept for no
+            backward (inference), each step's then goes to a scratch row
     """
     T, B, _ = x.shape
     H = y.shape[2]
@@ -55,6 +56,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     packed = wp[0]
     hw = np.empty((B, 3 * U), dtype=x.dtype)
     bn = b_hn[j0:j1]
+    keep = hlin.shape[0] > 0
+    hl = hlin if keep else np.empty((1, B, H), dtype=x.dtype)
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
@@ -75,7 +78,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             activate(g[H + j0:H + j1], r[U:2 * U], False)
             gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
             rn = r[2 * U:3 * U]
-            a = hlin[t, b, j0:j1]
+            a = hl[t if keep else 0, b, j0:j1]
             yt = y[t, b, j0:j1]
             for j in range(U):
                 a_ = rn[j] + bn[j]

@@ -77,6 +77,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
             cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (if has_proj),
             cn (B, H) cell states at each sequence's last valid step
+
+    ``cs (0, B, H)`` keeps nothing for the backward (inference): then ``ms`` is unused and
+    ``gates`` holds only the input projections unless ``fused`` (``(0, B, 4H)`` then); each
+    step's activated gates and cell states go to scratch rows, which stay in cache.
     """
     T, B, _ = x.shape
     H = cs.shape[2]
@@ -85,6 +89,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     q0, q1 = (0, P) if has_proj else (j0, j1)
     wp, xh = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
     packed = wp[0]
+    keep = cs.shape[0] > 0
+    gs = gates if keep or not fused else np.empty((1, B, 4 * H), dtype=x.dtype)
+    cst = cs if keep else np.empty((1, B, H), dtype=x.dtype)
+    all_steps = gs.shape[0] == T  # else one row: the gates of the current step only
     c = np.empty((B, U), dtype=x.dtype)
     copy_mat(c, c0[:, j0:j1])
     hw = np.empty((B, 4 * U), dtype=x.dtype)
@@ -103,12 +111,12 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             if t < 0:
                 copy_vec(nxt[b, q0:q1], cur[b, q0:q1])
                 continue
-            g = gates[t, b]
+            g = gs[t if all_steps else 0, b]
             activate_gates(g, hw[b], H, j0, j1, fused)
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             cb = c[b]
-            ct = cs[t, b, j0:j1]
+            ct = cst[t if keep else 0, b, j0:j1]
             mb = m[b]
             for j in range(U):
                 cnew = gf[j] * cb[j] + gi[j] * gg[j]
@@ -126,12 +134,14 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             for b in range(B):
                 t = time_index(s, lengths[b], reverse)
                 if t >= 0:
-                    copy_vec(ms[t, b], m[b])
+                    if keep:
+                        copy_vec(ms[t, b], m[b])
                     copy_vec(nxt[b], hp[b])
                     copy_vec(y[t, b], hp[b])
         barrier(sync, s + 1, nthreads)
     copy_mat(cn[:, j0:j1], c)
-    zero_invalid_units(gates, lengths, 4, H, j0, j1)
+    if keep:
+        zero_invalid_units(gates, lengths, 4, H, j0, j1)
 
 
 @jit
