@@ -147,6 +147,27 @@ def test_chunks_cover_the_batch_once(monkeypatch):
     assert parallel.batch_chunks(64, 1, 10) == [slice(0, 64)]
 
 
+def test_a_weight_larger_than_l2_splits_units_not_sequences(monkeypatch):
+    monkeypatch.setattr(config, "_threads", 2)
+    monkeypatch.setattr(parallel, "L2_BYTES", 2 << 20)
+    big, small = 3 << 20, 1 << 20
+    assert parallel.batch_chunks(32, 1, 1e9, True, big) == [slice(0, 32)]
+    assert len(parallel.batch_chunks(32, 1, 1e9, True, small)) == 2
+    assert len(parallel.batch_chunks(32, 1, 1e9, False, big)) == 2  # a plugin cell's tasks
+    monkeypatch.setattr(parallel, "L2_BYTES", 0)  # unknown: chunks as before
+    assert len(parallel.batch_chunks(32, 1, 1e9, True, big)) == 2
+
+
+@pytest.mark.parametrize(("cell", "options", "splits"), [
+    ("lstm", {}, True), ("gru", {}, True), ("rnn_tanh", {}, True),
+    ("lstm", {"proj_size": 8}, False)])
+def test_layers_give_their_weight_only_if_their_cell_splits_units(cell, options, splits):
+    layer = rl.Recurrent(cell, 10, 16, num_layers=2, seed=0, **options)
+    largest = max(sum(p.data.nbytes for n, p in layer.named_parameters() if n.endswith(sfx))
+                  for sfx in ("_l0", "_l1"))
+    assert layer._split_weight_bytes == (largest if splits else 0)
+
+
 def test_traces_are_read_only(threads):
     layer = rl.LSTM(3, 4, seed=0)
     layer(np.ones((5, 8, 3), np.float32))

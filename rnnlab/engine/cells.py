@@ -163,6 +163,10 @@ class _BuiltinCell(Cell):
         self.check_inputs(params, x, lengths, state0)
         return self._forward(params, x, lengths, state0, reverse)
 
+    def splits_units(self) -> bool:
+        """Whether the kernels can split the hidden units over threads."""
+        return True
+
     def _forward(self, params, x, lengths, state0, reverse, keep=True):
         return self._launch_forward(params, x, lengths, state0, reverse, keep).run()
 
@@ -271,6 +275,9 @@ class LSTMKernel(_BuiltinCell):
 
     def state_sizes(self, hidden_size):
         return (self._proj(hidden_size) or hidden_size, hidden_size)
+
+    def splits_units(self):
+        return not self.config["proj_size"]  # the projection needs every unit each step
 
     def _launch_forward(self, params, x, lengths, state0, reverse, keep=True):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]

@@ -55,6 +55,27 @@ _keeps_freed: bool | None = None  # what keep_freed_memory decided, once
 CORES = os.cpu_count() or 1
 
 
+def _l2_cache_bytes() -> int:
+    """Bytes of the first core's level-2 cache as Linux reports it; 0 when unknown."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    try:
+        for index in sorted(base.glob("index*")):
+            if (index / "level").read_text().strip() != "2":
+                continue
+            if (index / "type").read_text().strip() not in ("Unified", "Data"):
+                continue
+            size = (index / "size").read_text().strip().upper()
+            scale = {"K": 1024, "M": 1024 ** 2}.get(size[-1:], 1)
+            return int(size.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+#: level-2 cache of a core in bytes (0: unknown), read once
+L2_BYTES = _l2_cache_bytes()
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` threads (``None``: all cores); returns ``n``.
 

@@ -113,6 +113,10 @@ class Recurrent(Module):
         #: states on every call, and is called through its checking ``forward``: the
         #: built-in cells' tests hold them to the contract, and they only read their inputs
         self._check_cell = type(self.cell) not in _builtin_cells().values()
+        #: bytes of the largest layer-direction's weights if the cell can split its units
+        #: over threads (see :func:`~.parallel.batch_chunks`), else 0
+        self._split_weight_bytes = 0 if self._check_cell or not self.cell.splits_units() \
+            else max(self._macs) * np.dtype(self.dtype).itemsize
         self._default_inputs = (None, None, None)
         self._caches = None
         self._kept = True  # whether the last forward kept its caches (not under no_grad)
@@ -149,7 +153,8 @@ class Recurrent(Module):
         self.release()
         prepare_runtime()
         L, D = self.num_layers, self.num_directions
-        chunks = batch_chunks(B, D, T * B * self._macs[0] * D, compiled=not checked)
+        chunks = batch_chunks(B, D, T * B * self._macs[0] * D, compiled=not checked,
+                              weight_bytes=self._split_weight_bytes)
         # one layer-direction and one chunk: the cell runs inline, and a built-in cell's
         # final states (its own fresh arrays) are returned as they are
         solo = D == 1 and len(chunks) == 1
