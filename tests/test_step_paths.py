@@ -86,9 +86,9 @@ def _taken(name, plans):
 
 
 def _gru_free(name, cell):
-    """Whether ``cell`` can take path ``name``: a GRU never fuses its input into the step
-    product and always adds its weight gradients with two products."""
-    return cell != "gru" or name not in ("fused", "fused_split", "separate")
+    """Whether ``cell`` can take path ``name``: a GRU always adds its weight gradients with
+    two products."""
+    return cell != "gru" or name != "separate"
 
 
 # batch 1 for the dense path (one-row products only), 3 sequences for the others
@@ -120,8 +120,7 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
             np.testing.assert_allclose(got, want, **tol)
         for key in cache.trace:
             np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
-    takes = not (name.startswith("fused") and cell_name == "gru") and \
-        not (name.endswith("split") and options.get("proj_size"))
+    takes = not (name.endswith("split") and options.get("proj_size"))
     assert _taken(name, plans) == takes
 
 

@@ -360,12 +360,12 @@ class GRUKernel(_BuiltinCell):
         else:
             bias_x = np.zeros(3 * H, dtype=x.dtype)
             b_hn = np.zeros(H, dtype=x.dtype)
+        plan = step_plan(B, T, x.shape[2], H, H, 3)
         y = np.zeros((T, B, H), dtype=x.dtype)
-        gates = np.empty((T, B, 3 * H), dtype=x.dtype)
+        gates = np.empty((T if keep or not plan.fused else 0, B, 3 * H), dtype=x.dtype)
         hlin = np.zeros((T if keep else 0, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
-        plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
 
         def finish():
             if not keep:
@@ -376,8 +376,8 @@ class GRUKernel(_BuiltinCell):
             return y, (hbuf[T % 2].copy(),), Cache(arrays, trace)
 
         return Launch(gru_forward, lambda k: (
-            x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, plan.dense,
-            *plan.tail(k)), plan, finish)
+            x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, plan.fused,
+            plan.dense, *plan.tail(k)), plan, finish)
 
     def _launch_backward(self, params, cache, dy, dstate_n, grads, input_grad=True):
         a = cache.arrays

@@ -15,6 +15,7 @@ import numpy as np
 from ..config import jit
 from .common import (
     activate,
+    activate_into,
     chunk_input_grads,
     chunk_slot,
     chunk_state_grads,
@@ -22,9 +23,11 @@ from .common import (
     column_sums,
     copy_mat,
     copy_vec,
+    fused_operand,
     operand_product,
     prev_index,
     step_operands,
+    step_preactivations,
     step_product,
     sum_squares,
     tanh,
@@ -32,13 +35,40 @@ from .common import (
     time_range,
     zero_invalid_units,
 )
+from .gemm import empty_packed
 from .sync import barrier
 
 
 @jit
-def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, dense,
-                j0, j1, sync, nthreads):
-    """Forward over the whole sequence, units ``j0:j1``; ``dense`` as chosen by
+def gru_step_operands(x, w_ih, w_hh, bias_x, b_hn, j0, j1, fused, dense, gates):
+    """What :func:`gru_forward` sets up before its time loop: the operand of the step product
+    and its input buffer as :func:`~.common.step_operands` makes them, and the packed
+    ``[W_in | b_in]`` of the n gate's input part (an empty one unless ``fused``).
+
+    With ``fused`` one product of ``[x_t | 1 | h]`` gives each step the whole r and z
+    pre-activations and ``W_hn h + b_hn`` (the n block's input rows are zeros), and a second,
+    ``[x_t | 1]`` by the packed ``[W_in | b_in]``, gives ``W_in x_t + b_in``: the n gate
+    needs the two parts apart. Without it every step's input projection goes into
+    ``gates`` first."""
+    H = w_hh.shape[1]
+    I = x.shape[2]
+    if not fused:
+        op, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
+        return op, xh, empty_packed(I + 1, 0, x.dtype)
+    w_rz = w_ih.copy()
+    w_rz[2 * H:] = 0.0
+    b_rz = bias_x.copy()
+    b_rz[2 * H:] = b_hn
+    op, xh = step_operands(x, w_rz, w_hh, b_rz, 3, H, j0, j1, True, dense, gates)
+    nx, _, _ = fused_operand(w_ih[2 * H:], w_hh[:H, :0], bias_x[2 * H:], 1, H, j0, j1)
+    return op, xh, nx
+
+
+@jit
+def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf, fused,
+                dense, j0, j1, sync, nthreads):
+    """Forward over the whole sequence, units ``j0:j1``; ``fused`` (see
+    :func:`gru_step_operands`) and ``dense`` as chosen by
     :func:`rnnlab.engine.cells.step_plan`.
 
     in:     x (T, B, I), lengths (B,) int64, reverse bool, w_ih (3H, I), w_hh (3H, H),
@@ -46,22 +76,30 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
     out:    y (T, B, H) zero-filled by the caller, gates (T, B, 3H) activated r, z, n,
-            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled), or (0, B, H): kept for no
-            backward (inference), each step's then goes to a scratch row
+            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled)
+
+    ``hlin (0, B, H)`` keeps nothing for the backward (inference): each step's ``hlin`` and,
+    with ``fused``, its gates go to scratch rows (``gates`` may then have 0 steps).
     """
-    T, B, _ = x.shape
+    T, B, I = x.shape
     H = y.shape[2]
     U = j1 - j0
-    wp, _ = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
+    wp, xh, nxp = gru_step_operands(x, w_ih, w_hh, bias_x, b_hn, j0, j1, fused, dense, gates)
     packed = wp[0]
     hw = np.empty((B, 3 * U), dtype=x.dtype)
-    bn = b_hn[j0:j1]
+    xn = np.empty((B, U if fused else 0), dtype=x.dtype)
+    bn = np.zeros(U, dtype=x.dtype) if fused else b_hn[j0:j1]  # fused: in the product
     keep = hlin.shape[0] > 0
+    gs = gates if keep or not fused else np.empty((1, B, 3 * H), dtype=x.dtype)
     hl = hlin if keep else np.empty((1, B, H), dtype=x.dtype)
+    all_steps = gs.shape[0] == T  # else one row: the gates of the current step only
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
-        if dense:
+        if fused:
+            step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, True)
+            step_product(xh[:, :I + 1], nxp, xn)
+        elif dense:
             operand_product(cur, wp, hw)
         else:  # a direct call: see step_preactivations
             step_product(cur, packed, hw)
@@ -72,11 +110,17 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             if t < 0:
                 copy_vec(hnew, h)
                 continue
-            g = gates[t, b]
+            g = gs[t if all_steps else 0, b]
             r = hw[b]
-            activate(g[j0:j1], r[0:U], False)
-            activate(g[H + j0:H + j1], r[U:2 * U], False)
+            if fused:
+                activate_into(g[j0:j1], r[0:U], False)
+                activate_into(g[H + j0:H + j1], r[U:2 * U], False)
+            else:
+                activate(g[j0:j1], r[0:U], False)
+                activate(g[H + j0:H + j1], r[U:2 * U], False)
             gr, gz, gn = g[j0:j1], g[H + j0:H + j1], g[2 * H + j0:2 * H + j1]
+            if fused:  # gn then holds the n gate's input part, as without fusing
+                copy_vec(gn, xn[b])
             rn = r[2 * U:3 * U]
             a = hl[t if keep else 0, b, j0:j1]
             yt = y[t, b, j0:j1]
@@ -90,7 +134,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
                 hnew[j] = v
                 yt[j] = v
         barrier(sync, s + 1, nthreads)
-    zero_invalid_units(gates, lengths, 3, H, j0, j1)
+    if keep:
+        zero_invalid_units(gates, lengths, 3, H, j0, j1)
 
 
 @jit

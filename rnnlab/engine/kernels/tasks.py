@@ -78,12 +78,13 @@ def lstm_backward_tasks(n, x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, 
 
 @numba.njit(**_OPTIONS)
 def gru_forward_tasks(n, x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, hbuf,
-                      dense, j0, j1, sync, nthreads):
+                      fused, dense, j0, j1, sync, nthreads):
     """:func:`~.gru.gru_forward` for calls ``0..n-1`` (every other argument a tuple over
     the calls)."""
     for k in numba.prange(n):
         gru_forward(x[k], lengths[k], reverse[k], w_ih[k], w_hh[k], bias_x[k], b_hn[k], y[k],
-                    gates[k], hlin[k], hbuf[k], dense[k], j0[k], j1[k], sync[k], nthreads[k])
+                    gates[k], hlin[k], hbuf[k], fused[k], dense[k], j0[k], j1[k], sync[k],
+                    nthreads[k])
 
 
 @numba.njit(**_OPTIONS)
