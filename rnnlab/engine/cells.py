@@ -200,7 +200,7 @@ class _ElmanBase(_BuiltinCell):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         plan = step_plan(B, T, x.shape[2], H, H, 1)
-        y = np.zeros((T, B, H), dtype=x.dtype)
+        y = np.empty((T, B, H), dtype=x.dtype)
         pre = np.empty((0 if plan.fused else T, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
@@ -287,10 +287,10 @@ class LSTMKernel(_BuiltinCell):
         has_proj = "weight_hr" in params
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
-        y = np.zeros((T, B, P), dtype=x.dtype)
+        y = np.empty((T, B, P), dtype=x.dtype)
         gates = np.empty((T if keep or not plan.fused else 0, B, 4 * H), dtype=x.dtype)
-        cs = np.zeros((T if keep else 0, B, H), dtype=x.dtype)
-        ms = np.zeros((T, B, H) if has_proj and keep else (0, 0, 0), dtype=x.dtype)
+        cs = np.empty((T if keep else 0, B, H), dtype=x.dtype)
+        ms = np.empty((T, B, H) if has_proj and keep else (0, 0, 0), dtype=x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
         h0, c0 = state0
         hbuf = np.empty((2, B, P), dtype=x.dtype)
@@ -361,9 +361,9 @@ class GRUKernel(_BuiltinCell):
             bias_x = np.zeros(3 * H, dtype=x.dtype)
             b_hn = np.zeros(H, dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 3)
-        y = np.zeros((T, B, H), dtype=x.dtype)
+        y = np.empty((T, B, H), dtype=x.dtype)
         gates = np.empty((T if keep or not plan.fused else 0, B, 3 * H), dtype=x.dtype)
-        hlin = np.zeros((T if keep else 0, B, H), dtype=x.dtype)
+        hlin = np.empty((T if keep else 0, B, H), dtype=x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
 

@@ -75,8 +75,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             bias_x (3H,) = b_ih + (b_hr, b_hz, 0), b_hn (H,)
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, H) zero-filled by the caller, gates (T, B, 3H) activated r, z, n,
-            hlin (T, B, H) = W_hn h_{t-1} + b_hn (zero-filled)
+    out:    y (T, B, H), gates (T, B, 3H) activated r, z, n, hlin (T, B, H) = W_hn h_{t-1}
+            + b_hn, all 0 past each sequence's length
 
     ``hlin (0, B, H)`` keeps nothing for the backward (inference): each step's ``hlin`` and,
     with ``fused``, its gates go to scratch rows (``gates`` may then have 0 steps).
@@ -134,8 +134,10 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
                 hnew[j] = v
                 yt[j] = v
         barrier(sync, s + 1, nthreads)
+    zero_invalid_units(y, lengths, 1, H, j0, j1)
     if keep:
         zero_invalid_units(gates, lengths, 3, H, j0, j1)
+        zero_invalid_units(hlin, lengths, 1, H, j0, j1)
 
 
 @jit

@@ -74,13 +74,13 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             bias (4H,) = b_ih + b_hh, w_hr (P, H) (ignored unless has_proj), c0 (B, H)
     in-out: hbuf (2, B, P) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, P) zero-filled by the caller, gates (T, B, 4H) activated i, f, g, o,
-            cs (T, B, H) cell states (zero-filled), ms (T, B, H) o*tanh(c) (if has_proj),
+    out:    y (T, B, P), gates (T, B, 4H) activated i, f, g, o, cs (T, B, H) cell states,
+            ms (T, B, H) o*tanh(c) (if has_proj), all 0 past each sequence's length;
             cn (B, H) cell states at each sequence's last valid step
 
     ``cs (0, B, H)`` keeps nothing for the backward (inference): then ``ms`` is unused and
-    ``gates`` holds only the input projections unless ``fused`` (``(0, B, 4H)`` then); each
-    step's activated gates and cell states go to scratch rows, which stay in cache.
+    ``gates`` holds only the input projections unless ``fused`` (``(0, B, 4H)`` then, and
+    each step's activated gates go to a scratch row, which stays in cache).
     """
     T, B, _ = x.shape
     H = cs.shape[2]
@@ -91,7 +91,6 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     packed = wp[0]
     keep = cs.shape[0] > 0
     gs = gates if keep or not fused else np.empty((1, B, 4 * H), dtype=x.dtype)
-    cst = cs if keep else np.empty((1, B, H), dtype=x.dtype)
     all_steps = gs.shape[0] == T  # else one row: the gates of the current step only
     c = np.empty((B, U), dtype=x.dtype)
     copy_mat(c, c0[:, j0:j1])
@@ -116,13 +115,13 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
             cb = c[b]
-            ct = cst[t if keep else 0, b, j0:j1]
             mb = m[b]
             for j in range(U):
                 cnew = gf[j] * cb[j] + gi[j] * gg[j]
                 cb[j] = cnew
-                ct[j] = cnew
                 mb[j] = go[j] * tanh(cnew)
+            if keep:
+                copy_vec(cs[t, b, j0:j1], cb)  # a loop of its own: fewer arrays in the one above
             if not has_proj:
                 hb = nxt[b, j0:j1]
                 yb = y[t, b, j0:j1]
@@ -140,8 +139,12 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
                     copy_vec(y[t, b], hp[b])
         barrier(sync, s + 1, nthreads)
     copy_mat(cn[:, j0:j1], c)
+    zero_invalid_units(y, lengths, 1, P, q0, q1)
     if keep:
         zero_invalid_units(gates, lengths, 4, H, j0, j1)
+        zero_invalid_units(cs, lengths, 1, H, j0, j1)
+        if has_proj:
+            zero_invalid_units(ms, lengths, 1, H, 0, H)
 
 
 @jit

@@ -28,6 +28,7 @@ from .common import (
     tanh,
     time_index,
     time_range,
+    zero_invalid_units,
 )
 from .sync import barrier
 
@@ -42,7 +43,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
             bias (H,) = b_ih + b_hh, relu bool (else tanh)
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
-    out:    y (T, B, H) zero-filled by the caller
+    out:    y (T, B, H), 0 past each sequence's length
     work:   pre (T, B, H) unless ``fused`` (then unused, may be empty)
     """
     T, B, _ = x.shape
@@ -77,6 +78,7 @@ def rnn_forward(x, lengths, reverse, w_ih, w_hh, bias, relu, y, pre, hbuf, fused
                 h[j] = a
                 yt[j] = a
         barrier(sync, s + 1, nthreads)
+    zero_invalid_units(y, lengths, 1, H, j0, j1)
 
 
 @jit
