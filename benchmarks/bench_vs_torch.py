@@ -280,14 +280,15 @@ def _load_threaded_code(row: Row) -> None:
     an LSTM's pair, are then loaded before the memory is measured, as all other code is."""
     from rnnlab.engine import parallel
 
-    saved = parallel.MIN_DRIVER_WORK
-    parallel.MIN_DRIVER_WORK = 0
+    saved = parallel.MIN_DRIVER_WORK, parallel.L2_BYTES
+    # chunks of sequences even for a weight beyond L2 (which would split the units)
+    parallel.MIN_DRIVER_WORK, parallel.L2_BYTES = 0, 0
     try:
         tiny = Row(row.kind, row.hidden, 2 * parallel.MIN_ROWS, 2, row.layers,
                    row.bidirectional, row.input_size)
         make_callables(tiny, jax_ok=False)["rnnlab"][1]()
     finally:
-        parallel.MIN_DRIVER_WORK = saved
+        parallel.MIN_DRIVER_WORK, parallel.L2_BYTES = saved
 
 
 def peak_memory(lib: str, row: Row) -> float:

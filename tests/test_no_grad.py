@@ -9,10 +9,12 @@ import threading
 import numpy as np
 import pytest
 from conftest import BUILTIN_CELLS
+from toy_tasks import ToySine
 
 import rnnlab as rl
 from rnnlab.engine import config, parallel
 from rnnlab.engine.recurrent import Recurrent
+from rnnlab.engine.train import TrainConfig, Trainer
 from rnnlab.plugins.cells import PeepholeLSTMKernel
 
 
@@ -59,6 +61,43 @@ def test_backward_and_trace_after_it_raise_and_name_no_grad(rng):
     assert dx.shape == x.shape and np.isfinite(dx).all()
 
 
+def test_a_dropout_layer_in_training_mode_keeps_nothing_either(rng):
+    layer = rl.GRU(3, 8, num_layers=3, dropout=0.5, seed=0)  # train mode: dropout is active
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    with rl.no_grad():
+        out, _ = layer(x)
+    assert layer._caches is None
+    with pytest.raises(RuntimeError, match="no_grad"):
+        layer.backward(np.ones_like(out))
+    assert all(not p.grad.any() for p in layer.parameters())
+
+
+def test_heads_keep_nothing_and_a_model_backward_changes_no_gradient(rng):
+    model = rl.Sequential(rl.Embedding(10, 4, seed=0), rl.LSTM(4, 6, batch_first=True, seed=0),
+                          rl.LastStep(batch_first=True), rl.Linear(6, 3, seed=0))
+    idx = rng.integers(0, 10, (2, 5))
+    with rl.no_grad():
+        out = model(idx)
+    for i in (0, 2, 3):
+        with pytest.raises(RuntimeError, match="no_grad"):
+            model[i].backward(np.ones((2, 5, 4) if i == 0 else (2, 6) if i == 2 else (2, 3),
+                                      np.float32))
+    with pytest.raises(RuntimeError, match="no_grad"):
+        model.backward(np.ones_like(out))
+    assert all(not p.grad.any() for p in model.parameters())
+    model(idx)
+    model.backward(np.ones_like(out))
+    assert any(p.grad.any() for p in model.parameters())
+
+
+def test_trainer_evaluate_keeps_nothing():
+    config = TrainConfig.from_dict(dict(task="toy_sine", hidden_size=8, epochs=1, seed=0))
+    trainer = Trainer(config, task=ToySine())
+    loss, metrics = trainer.evaluate()
+    assert np.isfinite(loss) and metrics
+    assert trainer.model.rnn._caches is None
+
+
 def test_step_cell_and_plugin_cell_under_no_grad(rng):
     step = rl.LSTMCell(3, 6, seed=0)
     x = rng.standard_normal((4, 3)).astype(np.float32)
@@ -95,6 +134,13 @@ def test_nests_restores_after_an_error_and_decorates():
         return rl.is_grad_enabled()
 
     assert inside() is False and rl.is_grad_enabled()
+
+    reused = rl.no_grad()
+    with reused:
+        with reused:
+            assert not rl.is_grad_enabled()
+        assert not rl.is_grad_enabled()
+    assert rl.is_grad_enabled()
 
 
 def test_holds_for_the_calling_thread_only():

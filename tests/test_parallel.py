@@ -15,7 +15,7 @@ import pytest
 from conftest import train_once
 
 import rnnlab as rl
-from rnnlab.engine import config, parallel
+from rnnlab.engine import cells, config, parallel
 from rnnlab.engine.kernels.lstm import lstm_forward
 
 
@@ -161,11 +161,70 @@ def test_a_weight_larger_than_l2_splits_units_not_sequences(monkeypatch):
 @pytest.mark.parametrize(("cell", "options", "splits"), [
     ("lstm", {}, True), ("gru", {}, True), ("rnn_tanh", {}, True),
     ("lstm", {"proj_size": 8}, False)])
-def test_layers_give_their_weight_only_if_their_cell_splits_units(cell, options, splits):
-    layer = rl.Recurrent(cell, 10, 16, num_layers=2, seed=0, **options)
-    largest = max(sum(p.data.nbytes for n, p in layer.named_parameters() if n.endswith(sfx))
-                  for sfx in ("_l0", "_l1"))
-    assert layer._split_weight_bytes == (largest if splits else 0)
+@pytest.mark.parametrize("input_size", [10, 40])
+def test_layers_give_their_step_weight_only_if_their_cell_splits_units(cell, options, splits,
+                                                                       input_size):
+    layer = rl.Recurrent(cell, input_size, 16, num_layers=2, seed=0, **options)
+    params = dict(layer.named_parameters())
+
+    def step_bytes(k):  # the input weight counts when the step product takes the input in
+        w_ih, w_hh = params[f"weight_ih_l{k}"].data, params[f"weight_hh_l{k}"].data
+        return w_hh.nbytes + (w_ih.nbytes if w_ih.shape[1] <= w_hh.shape[1] else 0)
+
+    want = max(step_bytes(0), step_bytes(1)) if splits else 0
+    assert layer._step_weight_bytes == want
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="interpreted kernels never split units")
+def test_a_weight_beyond_l2_takes_the_unit_split_end_to_end(monkeypatch):
+    for name in ("MIN_SPLIT_STEP_WORK", "MIN_SPLIT_WORK", "MIN_PARALLEL_WORK",
+                 "MIN_DRIVER_WORK"):
+        monkeypatch.setattr(parallel, name, 0)
+    monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", 8)
+    monkeypatch.setattr(config, "_threads", 2)
+    plans = []
+    real = cells.step_plan
+
+    def recording(*args, **kwargs):
+        plans.append(real(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(cells, "step_plan", recording)
+    rng = np.random.default_rng(0)
+    layer = rl.LSTM(3, 16, dtype=np.float64, seed=0)
+    x = rng.standard_normal((6, 8, 3))
+    lengths = np.array([6, 1, 3, 6, 2, 5, 4, 6])
+    results = {}
+    for l2 in (1 << 30, 1024):  # the weight fits in L2, then it does not
+        monkeypatch.setattr(parallel, "L2_BYTES", l2)
+        plans.clear()
+        results[l2] = layer(x, lengths=lengths)
+        results[l2] = (results[l2][0], *results[l2][1])
+        assert [p.n for p in plans] == ([1, 1] if l2 > 1024 else [2])  # 2 chunks, or units
+    for got, want in zip(results[1024], results[1 << 30]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_l2_size_is_read_from_the_cache_description(tmp_path):
+    from rnnlab.engine.config import _l2_cache_bytes
+
+    def level(name, lvl, kind, size):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "level").write_text(f"{lvl}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+
+    assert _l2_cache_bytes(tmp_path / "missing") == 0
+    level("index0", 1, "Data", "48K")
+    level("index1", 1, "Instruction", "32K")
+    assert _l2_cache_bytes(tmp_path) == 0
+    level("index2", 2, "Unified", "2048K")
+    assert _l2_cache_bytes(tmp_path) == 2048 * 1024
+    (tmp_path / "index2" / "size").write_text("1M\n")
+    assert _l2_cache_bytes(tmp_path) == 1 << 20
+    (tmp_path / "index2" / "size").write_text("garbage\n")
+    assert _l2_cache_bytes(tmp_path) == 0
 
 
 def test_traces_are_read_only(threads):

@@ -85,7 +85,7 @@ def _taken(name, plans):
     return any(p.n > 1 for p in plans)
 
 
-def _gru_free(name, cell):
+def _path_possible(name, cell):
     """Whether ``cell`` can take path ``name``: a GRU always adds its weight gradients with
     two products."""
     return cell != "gru" or name != "separate"
@@ -124,25 +124,51 @@ def test_forced_path_matches_naive(path, case, dtype, rng):
     assert _taken(name, plans) == takes
 
 
+class _DirtyNumpy:
+    """numpy whose ``empty`` hands out NaN-filled float arrays, as reused memory may hold
+    anything: a kernel must write or zero every element it returns."""
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def empty(shape, dtype=float):
+        a = np.empty(shape, dtype)
+        if a.dtype.kind == "f":
+            a.fill(np.nan)
+        return a
+
+
 @pytest.mark.parametrize("path", PATHS, indirect=True)
 @pytest.mark.parametrize("case", list(naive.CASES))
-def test_forced_path_without_caches_gives_the_same_numbers(path, case, rng):
-    """``keep=False`` (inference: no gates or cell states stored) changes no output bit."""
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_forced_path_in_dirty_buffers_and_without_caches(path, case, dtype, rng, monkeypatch):
+    """Outputs, kept gates and states are right past each length when the cells' buffers
+    start out as NaN, and ``keep=False`` (inference) changes no output bit."""
+    monkeypatch.setattr(cells, "np", _DirtyNumpy())
+    name, plans = path
     cell_name, options = naive.CASES[case]
     cell = cells.BUILTIN_CELLS[cell_name](**options)
-    I, H, T, B = 2, 6, 5, BATCH[path[0]]
-    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(np.float32)
+    I, H, T, B = 2, 6, 5, BATCH[name]
+    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(dtype)
               for s in cell.param_specs(I, H, True)}
-    x = rng.standard_normal((T, B, I)).astype(np.float32)
-    state0 = tuple(rng.standard_normal((B, s)).astype(np.float32)
-                   for s in cell.state_sizes(H))
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    state0 = tuple(rng.standard_normal((B, s)).astype(dtype) for s in cell.state_sizes(H))
     lengths = np.array([5, 2, 4][:B], dtype=np.int64)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else \
+        {"rtol": 1e-12, "atol": 1e-12}
     for reverse in (False, True):
-        y, finals, _ = cell._forward(params, x, lengths, state0, reverse)
-        y2, finals2, cache = cell._forward(params, x, lengths, state0, reverse, keep=False)
-        assert cache.arrays == {} and cache.trace == {}
+        y, finals, cache = cell._forward(params, x, lengths, state0, reverse)
+        ry, _, rtrace = naive.LAYERS[cell_name](x, lengths, state0, params, reverse=reverse)
+        np.testing.assert_allclose(y, ry, **tol)
+        for key in cache.trace:
+            np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
+        y2, finals2, cache2 = cell._forward(params, x, lengths, state0, reverse, keep=False)
+        assert cache2.arrays == {} and cache2.trace == {}
         for got, want in zip((y2, *finals2), (y, *finals)):
             np.testing.assert_array_equal(got, want)
+    takes = not (name.endswith("split") and options.get("proj_size"))
+    assert _taken(name, plans) == takes
 
 
 @pytest.mark.parametrize("path", [*PATHS, "chunks", "separate"], indirect=True)
@@ -161,7 +187,7 @@ def test_forced_path_gradients(path, cell, bidirectional):
             if cell != "rnn_relu" or trial == 19:
                 raise
     assert max(errors.values()) <= 1e-5
-    assert _taken(name, plans) == _gru_free(name, cell)
+    assert _taken(name, plans) == _path_possible(name, cell)
 
 
 @pytest.mark.parametrize("path", ["dense", "split", "chunks", "separate"], indirect=True)
@@ -202,4 +228,4 @@ def test_forced_path_without_input_gradient(path, cell, bidirectional, rng):
     for n, g in grads.items():
         assert np.any(g != 0), n
         np.testing.assert_array_equal(no_grads[n], g, err_msg=n)
-    assert _taken(name, plans) == _gru_free(name, cell)
+    assert _taken(name, plans) == _path_possible(name, cell)

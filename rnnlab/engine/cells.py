@@ -286,7 +286,7 @@ class LSTMKernel(_BuiltinCell):
         P = w_hh.shape[1]
         has_proj = "weight_hr" in params
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=not has_proj)
+        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=self.splits_units())
         y = np.empty((T, B, P), dtype=x.dtype)
         gates = np.empty((T if keep or not plan.fused else 0, B, 4 * H), dtype=x.dtype)
         cs = np.empty((T if keep else 0, B, H), dtype=x.dtype)
@@ -320,7 +320,8 @@ class LSTMKernel(_BuiltinCell):
         dc0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 4 * H, x.dtype)
         dht = chunk_buffers(T, B, P if has_proj else 0, x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, P, 4, fusable=False, splittable=not has_proj)
+        plan = step_plan(B, T, x.shape[2], H, P, 4, fusable=False,
+                         splittable=self.splits_units())
         merged = merged_grads(4 * H, x.shape[2], P)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": 4 * H}, x.dtype,

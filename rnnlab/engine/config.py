@@ -55,9 +55,9 @@ _keeps_freed: bool | None = None  # what keep_freed_memory decided, once
 CORES = os.cpu_count() or 1
 
 
-def _l2_cache_bytes() -> int:
-    """Bytes of the first core's level-2 cache as Linux reports it; 0 when unknown."""
-    base = Path("/sys/devices/system/cpu/cpu0/cache")
+def _l2_cache_bytes(base: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
+    """Bytes of the first core's level-2 cache as Linux reports it under ``base``; 0 when
+    unknown."""
     try:
         for index in sorted(base.glob("index*")):
             if (index / "level").read_text().strip() != "2":

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .grad_mode import is_grad_enabled, missing_forward
 from .module import Module, Parameter, as_float_dtype
 from .validate import check_array, check_lengths, describe, positive_int
 
@@ -47,12 +48,15 @@ class Linear(Module):
         else:
             self.bias = None
         self._x = None
+        self._no_grad = False  # whether the last forward ran under no_grad
 
     def forward(self, x):
         x = check_array("x", x, dtype=self.dtype, contiguous=False)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected shape (..., {self.in_features}), got {x.shape}")
-        self._x = x.copy()  # backward must not see later changes to the caller's array
+        self._no_grad = not is_grad_enabled()
+        # backward must not see later changes to the caller's array
+        self._x = None if self._no_grad else x.copy()
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
@@ -61,7 +65,7 @@ class Linear(Module):
     def backward(self, grad):
         """``grad`` shaped like the output; returns dL/dx shaped like ``x``."""
         if self._x is None:
-            raise RuntimeError("Linear.backward() called before forward()")
+            raise missing_forward("Linear.backward()", self._no_grad)
         x = self._x
         grad = check_array("grad", grad, shape=(*x.shape[:-1], self.out_features),
                            dtype=self.dtype, contiguous=False)
@@ -104,6 +108,7 @@ class Embedding(Module):
             data[padding_idx] = 0
         self.weight = Parameter(data)
         self._idx = None
+        self._no_grad = False
 
     def forward(self, indices):
         idx = np.asarray(indices)
@@ -115,13 +120,14 @@ class Embedding(Module):
                 bad = lo if lo < 0 else hi
                 raise IndexError(f"indices: expected values in [0, {self.num_embeddings}), "
                                  f"got {bad}")
-        self._idx = idx.copy()
+        self._no_grad = not is_grad_enabled()
+        self._idx = None if self._no_grad else idx.copy()
         return self.weight.data[idx]
 
     def backward(self, grad):
         """Adds ``grad`` ``(*S, embedding_dim)`` into the looked-up rows; returns ``None``."""
         if self._idx is None:
-            raise RuntimeError("Embedding.backward() called before forward()")
+            raise missing_forward("Embedding.backward()", self._no_grad)
         idx = self._idx
         grad = check_array("grad", grad, shape=(*idx.shape, self.embedding_dim),
                            dtype=self.dtype, contiguous=False)
@@ -190,6 +196,7 @@ class LastStep(Module):
         self.batch_first = bool(batch_first)
         self.num_directions = int(num_directions)
         self._layout = None
+        self._no_grad = False
 
     def forward(self, out, lengths=None):
         out = check_array("out", out, contiguous=False, finite=False)
@@ -214,13 +221,14 @@ class LastStep(Module):
         y[:, :H] = seq[lens - 1, rows, :H]
         if self.num_directions == 2:
             y[:, H:] = seq[0, :, H:]
-        self._layout = (out.shape, out.dtype, unbatched, lens)
+        self._no_grad = not is_grad_enabled()
+        self._layout = None if self._no_grad else (out.shape, out.dtype, unbatched, lens)
         return y[0] if unbatched else y
 
     def backward(self, grad):
         """``grad`` shaped like the output; returns dL/d(out), zero off the selected steps."""
         if self._layout is None:
-            raise RuntimeError("LastStep.backward() called before forward()")
+            raise missing_forward("LastStep.backward()", self._no_grad)
         shape, dtype, unbatched, lens = self._layout
         F = shape[-1]
         B = len(lens)

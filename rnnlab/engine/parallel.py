@@ -6,7 +6,8 @@
   sequence, each owning a slice of the units of every gate and a slice of the recurrent
   weight, and meet at a spin barrier each timestep (:mod:`.kernels.sync`). Fits one
   direction of few sequences with a large weight (batch 1, hidden 512), where nothing else
-  could be split and each core then streams only its half of the weight.
+  could be split and each core then streams only its half of the weight, and one direction
+  of many sequences whose weight is larger than a core's L2 cache.
 
 The kernels release the GIL, so plain Python threads run them in parallel. BLAS stays
 single-threaded (:func:`~.config.limit_blas`). Tasks started by :func:`run_all` run with a

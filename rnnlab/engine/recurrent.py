@@ -12,10 +12,20 @@ import numpy as np
 
 from .cell import Cell
 from .config import prepare_runtime
-from .grad_mode import is_grad_enabled
+from .grad_mode import is_grad_enabled, missing_forward
 from .module import Module, Parameter, as_float_dtype
-from .parallel import batch_chunks, run_all, run_launches
+from .parallel import batch_chunks, run_all, run_launches, unit_threads
 from .validate import check_array, check_lengths, describe, positive_int
+
+
+def _step_weight_bytes(params: dict[str, Parameter]) -> int:
+    """Bytes of a built-in cell's weights read at every step when it splits its units over
+    threads with several sequences: ``weight_hh``, and ``weight_ih`` too when the input is
+    no larger than the state (the step product then takes the input in, see
+    :func:`~.cells.step_plan`)."""
+    w_ih, w_hh = params["weight_ih"].data, params["weight_hh"].data
+    fused = w_ih.shape[1] <= w_hh.shape[1]
+    return w_hh.nbytes + (w_ih.nbytes if fused else 0)
 
 
 class CellContractError(RuntimeError):
@@ -113,10 +123,11 @@ class Recurrent(Module):
         #: states on every call, and is called through its checking ``forward``: the
         #: built-in cells' tests hold them to the contract, and they only read their inputs
         self._check_cell = type(self.cell) not in _builtin_cells().values()
-        #: bytes of the largest layer-direction's weights if the cell can split its units
-        #: over threads (see :func:`~.parallel.batch_chunks`), else 0
-        self._split_weight_bytes = 0 if self._check_cell or not self.cell.splits_units() \
-            else max(self._macs) * np.dtype(self.dtype).itemsize
+        #: bytes of weight the largest layer-direction reads at every step if the cell can
+        #: split its units over threads (see :func:`~.parallel.batch_chunks`), else 0
+        self._step_weight_bytes = 0
+        if not self._check_cell and self.cell.splits_units():
+            self._step_weight_bytes = max(_step_weight_bytes(ps) for ps in self._layer_params)
         self._default_inputs = (None, None, None)
         self._caches = None
         self._kept = True  # whether the last forward kept its caches (not under no_grad)
@@ -137,9 +148,11 @@ class Recurrent(Module):
             x = x[:, None, :]
         elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        keep = is_grad_enabled()
-        # the caches must not alias the caller's x: an own copy unless nothing is cached
-        x = np.array(x, order="C") if keep else np.ascontiguousarray(x)
+        keep_caches = is_grad_enabled()
+        # an own copy: the caches must not alias the caller's x, and a plugin cell might
+        # write into what it is given; the built-in cells only read it
+        copy = keep_caches or self._check_cell
+        x = np.array(x, order="C") if copy else np.ascontiguousarray(x)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
             raise ValueError("x: expected at least one timestep, got a sequence of length 0")
@@ -153,8 +166,11 @@ class Recurrent(Module):
         self.release()
         prepare_runtime()
         L, D = self.num_layers, self.num_directions
+        split_bytes = 0  # see batch_chunks: only if the cell would split its units
+        if self._step_weight_bytes and unit_threads(self.hidden_size, T, B * self._macs[0]) > 1:
+            split_bytes = self._step_weight_bytes
         chunks = batch_chunks(B, D, T * B * self._macs[0] * D, compiled=not checked,
-                              weight_bytes=self._split_weight_bytes)
+                              weight_bytes=split_bytes)
         # one layer-direction and one chunk: the cell runs inline, and a built-in cell's
         # final states (its own fresh arrays) are returned as they are
         solo = D == 1 and len(chunks) == 1
@@ -167,26 +183,29 @@ class Recurrent(Module):
         inp = x
         for layer in range(L):
             if solo:
-                y, stn, cache = self._run_cell(layer, chunks[0], inp, lens, states, keep)
+                y, stn, cache = self._run_cell(layer, chunks[0], inp, lens, states,
+                                               keep_caches)
                 if finals is None:
                     finals = [st[None] for st in stn]
                 else:
                     for f, st in zip(finals, stn):
                         f[layer] = st
-                # the last y is returned, and cached
-                out = y.copy() if layer == L - 1 and keep else y
+                # the last y is returned, and cached (if caches are kept)
+                out = y.copy() if layer == L - 1 and keep_caches else y
                 caches.append([cache])
             else:
-                out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches, keep)
+                out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches,
+                                      keep_caches)
             mask = None
             if self.training and self.dropout > 0.0 and layer < L - 1:
-                keep = 1.0 - self.dropout
-                mask = (self._rng.random(out.shape) < keep).astype(self.dtype) / keep
+                p_keep = 1.0 - self.dropout
+                mask = (self._rng.random(out.shape) < p_keep).astype(self.dtype) / p_keep
                 out = out * mask
             masks.append(mask)
             inp = out
         # bookkeeping, not parameters: set past Module.__setattr__ (a call per field)
-        self.__dict__.update(_caches=caches if keep else None, _kept=keep, _masks=masks,
+        self.__dict__.update(_caches=caches if keep_caches else None, _kept=keep_caches,
+                             _masks=masks,
                              _chunks=chunks, _traces={}, _grad_sq=None,
                              _layout=(unbatched, T, B))
         out = inp
@@ -342,7 +361,7 @@ class Recurrent(Module):
         needs no gradient (it is data), so ``dx`` is not computed and is ``None``.
         """
         if self._caches is None:
-            raise RuntimeError(self._nothing_kept("backward()"))
+            raise missing_forward("backward()", not self._kept)
         unbatched, T, B = self._layout
         L, D = self.num_layers, self.num_directions
         H = self.output_size
@@ -480,12 +499,6 @@ class Recurrent(Module):
             out.append(np.ascontiguousarray(a[:, None, :] if unbatched else a))
         return out
 
-    def _nothing_kept(self, what: str) -> str:
-        if not self._kept:
-            return (f"{what} needs what a forward keeps, and the last forward ran under "
-                    "rnnlab.no_grad(), which keeps nothing: run it outside no_grad() first")
-        return f"{what} called before forward()"
-
     def release(self) -> None:
         """Drop what the last forward kept for backward and :meth:`trace` (frees memory)."""
         self.__dict__.update(_caches=None, _masks=None, _traces=None, _grad_sq=None)
@@ -500,7 +513,7 @@ class Recurrent(Module):
         Values past a sequence's length are 0.
         """
         if self._caches is None:
-            raise RuntimeError(self._nothing_kept("trace()"))
+            raise missing_forward("trace()", not self._kept)
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
             raise IndexError(f"trace: expected layer < {self.num_layers} and direction < "
                              f"{self.num_directions}, got layer={layer}, direction={direction}")

@@ -23,7 +23,6 @@ from .common import (
     column_sums,
     copy_mat,
     copy_vec,
-    fused_operand,
     operand_product,
     prev_index,
     step_operands,
@@ -35,7 +34,7 @@ from .common import (
     time_range,
     zero_invalid_units,
 )
-from .gemm import empty_packed
+from .gemm import empty_packed, pack_bt_units
 from .sync import barrier
 
 
@@ -52,15 +51,20 @@ def gru_step_operands(x, w_ih, w_hh, bias_x, b_hn, j0, j1, fused, dense, gates):
     ``gates`` first."""
     H = w_hh.shape[1]
     I = x.shape[2]
-    if not fused:
-        op, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, False, dense, gates)
-        return op, xh, empty_packed(I + 1, 0, x.dtype)
-    w_rz = w_ih.copy()
-    w_rz[2 * H:] = 0.0
-    b_rz = bias_x.copy()
-    b_rz[2 * H:] = b_hn
-    op, xh = step_operands(x, w_rz, w_hh, b_rz, 3, H, j0, j1, True, dense, gates)
-    nx, _, _ = fused_operand(w_ih[2 * H:], w_hh[:H, :0], bias_x[2 * H:], 1, H, j0, j1)
+    U = j1 - j0
+    op, xh = step_operands(x, w_ih, w_hh, bias_x, 3, H, j0, j1, fused, dense, gates)
+    nx = empty_packed(I + 1, U if fused else 0, x.dtype)
+    if fused:
+        packed = op[0]
+        NR = packed.shape[2]
+        for j in range(U):  # the n block's input rows and bias: 0 and b_hn, not W_in, b_in
+            col = 2 * U + j
+            rows = packed[col // NR, :, col % NR]
+            for k in range(I):
+                rows[k] = 0.0
+            rows[I] = b_hn[j0 + j]
+        pack_bt_units(w_ih[2 * H:], 1, H, j0, j1, nx[:, :I])
+        pack_bt_units(bias_x[2 * H:][:, None], 1, H, j0, j1, nx[:, I:])
     return op, xh, nx
 
 
@@ -76,10 +80,10 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     in-out: hbuf (2, B, H) shared state buffers, hbuf[0] = h0 on entry; on return
             hbuf[T % 2] holds each sequence's state at its last valid step
     out:    y (T, B, H), gates (T, B, 3H) activated r, z, n, hlin (T, B, H) = W_hn h_{t-1}
-            + b_hn, all 0 past each sequence's length
+            + b_hn, all 0 past each sequence's length (gates: when kept)
 
-    ``hlin (0, B, H)`` keeps nothing for the backward (inference): each step's ``hlin`` and,
-    with ``fused``, its gates go to scratch rows (``gates`` may then have 0 steps).
+    ``hlin (0, B, H)`` keeps nothing for the backward (inference): each step's ``hlin`` goes
+    to a scratch row, and ``gates`` is a work buffer as in :func:`~.lstm.lstm_forward`.
     """
     T, B, I = x.shape
     H = y.shape[2]

@@ -78,9 +78,10 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             ms (T, B, H) o*tanh(c) (if has_proj), all 0 past each sequence's length;
             cn (B, H) cell states at each sequence's last valid step
 
-    ``cs (0, B, H)`` keeps nothing for the backward (inference): then ``ms`` is unused and
-    ``gates`` holds only the input projections unless ``fused`` (``(0, B, 4H)`` then, and
-    each step's activated gates go to a scratch row, which stays in cache).
+    ``cs (0, B, H)`` keeps nothing for the backward (inference): then ``ms`` is unused, and
+    ``gates`` is a work buffer (the input projections, activated in place, not zeroed past
+    the lengths) unless ``fused``; then it has 0 steps and each step's activated gates go
+    to a scratch row, which stays in cache.
     """
     T, B, _ = x.shape
     H = cs.shape[2]
