@@ -20,7 +20,6 @@ from .common import (
     chunk_slot,
     chunk_state_grads,
     cols_operand,
-    column_sums,
     copy_mat,
     copy_vec,
     operand_product,
@@ -145,6 +144,29 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
 
 
 @jit
+def bias_grads_to_recurrent(chunk, s_top, k0, k1, gates, lengths, reverse, db_ih, db_hh):
+    """Rows ``k0:k1`` of a backward chunk ``(C, B, 3H)`` of input-side pre-activation
+    gradients (row ``k`` is step ``s_top - k``) in one pass, each row while it is in cache:
+    ``db_ih +=`` the row; its n block times that step's ``r`` makes it the recurrent side
+    (in place); ``db_hh +=`` that. Rows of ended sequences are zero and skipped."""
+    H = gates.shape[2] // 3
+    for kk in range(k0, k1):
+        for b in range(chunk.shape[1]):
+            t = time_index(s_top - kk, lengths[b], reverse)
+            if t < 0:
+                continue
+            row = chunk[kk, b]
+            for j in range(3 * H):
+                db_ih[j] += row[j]
+            dn = row[2 * H:]
+            r = gates[t, b, 0:H]
+            for j in range(H):
+                dn[j] *= r[j]
+            for j in range(3 * H):
+                db_hh[j] += row[j]
+
+
+@jit
 def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, dx, dh0,
                  dw_ih, dw_hh, db_ih, db_hh, dh_sq, dg, dgbuf, dense, j0, j1, sync, nthreads,
                  part):
@@ -235,15 +257,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
             k0, k1 = time_range(k + 1, part, nthreads)
             chunk = dg[q % 2]
             chunk_input_grads(chunk, s + k, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, xg)
-            column_sums(chunk[k0:k1], db_ih)
-            for kk in range(k0, k1):
-                for b in range(B):
-                    t = time_index(s + k - kk, lengths[b], reverse)
-                    if t >= 0:
-                        dn = chunk[kk, b, 2 * H:3 * H]
-                        r = gates[t, b, 0:H]
-                        for j in range(H):
-                            dn[j] *= r[j]
-            column_sums(chunk[k0:k1], db_hh)
+            bias_grads_to_recurrent(chunk, s + k, k0, k1, gates, lengths, reverse, db_ih,
+                                    db_hh)
             chunk_state_grads(chunk, s + k, k0, k1, y, h0, True, lengths, reverse, dw_hh, hg)
     copy_mat(dh0[:, j0:j1], dh)
