@@ -27,6 +27,22 @@ def train_once(layer, x, lengths, dout, dh):
     return out, hn, dx, dh0, grads, traces
 
 
+def record_results(monkeypatch, owner, name: str, into: list | None = None,
+                   summary=lambda result, *args: result) -> list:
+    """Wrap ``owner.name`` so that each call also appends ``summary(result, *args)`` (its
+    result by default) to ``into`` (a new list unless given); returns that list."""
+    into = [] if into is None else into
+    real = getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        result = real(*args, **kwargs)
+        into.append(summary(result, *args))
+        return result
+
+    monkeypatch.setattr(owner, name, recording)
+    return into
+
+
 def force_unit_split(monkeypatch, threads: int, min_units: int) -> None:
     """Split hidden units (at least ``min_units`` per thread) over ``threads`` threads for
     any problem size; directions and batch chunks then run one after another."""

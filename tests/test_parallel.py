@@ -12,7 +12,7 @@ import sys
 import numba
 import numpy as np
 import pytest
-from conftest import train_once
+from conftest import record_results, train_once
 
 import rnnlab as rl
 from rnnlab.engine import cells, config, parallel
@@ -31,15 +31,7 @@ def threads(request, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_DRIVER_WORK", 0)
     monkeypatch.setattr(parallel, "MIN_ROWS", 2)
     monkeypatch.setattr(config, "_threads", 3)
-    modes = []
-    real = parallel.task_mode
-
-    def spy(*args, **kwargs):
-        modes.append(real(*args, **kwargs))
-        return modes[-1]
-
-    monkeypatch.setattr(parallel, "task_mode", spy)
-    return request.param, modes
+    return request.param, record_results(monkeypatch, parallel, "task_mode")
 
 
 @pytest.mark.parametrize("cell, kw", [
@@ -182,14 +174,7 @@ def test_a_weight_beyond_l2_takes_the_unit_split_end_to_end(monkeypatch):
         monkeypatch.setattr(parallel, name, 0)
     monkeypatch.setattr(parallel, "MIN_SPLIT_UNITS", 8)
     monkeypatch.setattr(config, "_threads", 2)
-    plans = []
-    real = cells.step_plan
-
-    def recording(*args, **kwargs):
-        plans.append(real(*args, **kwargs))
-        return plans[-1]
-
-    monkeypatch.setattr(cells, "step_plan", recording)
+    plans = record_results(monkeypatch, cells, "step_plan")
     rng = np.random.default_rng(0)
     layer = rl.LSTM(3, 16, dtype=np.float64, seed=0)
     x = rng.standard_normal((6, 8, 3))

@@ -13,7 +13,7 @@ import naive
 import numba
 import numpy as np
 import pytest
-from conftest import BUILTIN_CELLS, force_unit_split
+from conftest import BUILTIN_CELLS, force_unit_split, record_results
 
 from rnnlab.engine import cells
 from rnnlab.engine.recurrent import Recurrent
@@ -39,32 +39,14 @@ def path(request, monkeypatch):
     plans = []
     if name == "separate":
         monkeypatch.setattr(cells, "MERGE_MAX_ELEMENTS", 0)
-        real_merged = cells.merged_grads
-
-        def recording_merged(*args):
-            merged = real_merged(*args)
-            plans.append("merged" if merged else "separate")
-            return merged
-
-        monkeypatch.setattr(cells, "merged_grads", recording_merged)
+        record_results(monkeypatch, cells, "merged_grads", plans,
+                       lambda merged, *_: "merged" if merged else "separate")
     if name in ("chunks", "separate"):
         monkeypatch.setattr(cells, "CHUNK_ROWS", CHUNK_STEPS * BATCH[name])
-        real_buffers = cells.chunk_buffers
-
-        def recording_buffers(steps, batch, width, dtype):
-            buf = real_buffers(steps, batch, width, dtype)
-            plans.append(buf.shape[1] < steps)
-            return buf
-
-        monkeypatch.setattr(cells, "chunk_buffers", recording_buffers)
-    real = cells.step_plan
-
-    def recording(*args, **kwargs):
-        plan = real(*args, **kwargs)
-        plans.append(plan)
-        return plan
-
-    monkeypatch.setattr(cells, "step_plan", recording)
+        # a buffer of fewer steps than the sequence: the backward runs in several chunks
+        record_results(monkeypatch, cells, "chunk_buffers", plans,
+                       lambda buf, steps, *_: buf.shape[1] < steps)
+    record_results(monkeypatch, cells, "step_plan", plans)
     return name, plans
 
 
@@ -95,33 +77,51 @@ def _path_possible(name, cell):
 BATCH = {"fused": 3, "dense": 1, "split": 3, "fused_split": 3, "chunks": 3, "separate": 3}
 
 
+def _problem(case, batch, dtype, rng):
+    """A built-in cell of ``case`` with random parameters, inputs of 5 steps, initial
+    states and lengths ``[5, 2, 4][:batch]``, and the tolerance for ``dtype``."""
+    cell_name, options = naive.CASES[case]
+    cell = cells.BUILTIN_CELLS[cell_name](**options)
+    I, H, T = 2, 6, 5
+    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(dtype)
+              for s in cell.param_specs(I, H, True)}
+    x = rng.standard_normal((T, batch, I)).astype(dtype)
+    state0 = tuple((0.5 * rng.standard_normal((batch, s))).astype(dtype)
+                   for s in cell.state_sizes(H))
+    lengths = np.array([5, 2, 4][:batch], dtype=np.int64)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else \
+        {"rtol": 1e-12, "atol": 1e-12}
+    return cell, (params, x, lengths, state0), tol
+
+
+def _assert_matches_naive(case, result, inputs, reverse, tol):
+    """A cell's forward ``result`` (output, final states, cache) against the reference."""
+    params, x, lengths, state0 = inputs
+    y, finals, cache = result
+    ry, rfinals, rtrace = naive.LAYERS[naive.CASES[case][0]](x, lengths, state0, params,
+                                                             reverse=reverse)
+    np.testing.assert_allclose(y, ry, **tol)
+    for got, want in zip(finals, rfinals):
+        np.testing.assert_allclose(got, want, **tol)
+    for key in cache.trace:
+        np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
+
+
+def _takes(name, case):
+    """Whether ``case`` can take path ``name``: an LSTM with a projection never splits."""
+    return not (name.endswith("split") and naive.CASES[case][1].get("proj_size"))
+
+
 @pytest.mark.parametrize("path", PATHS, indirect=True)
 @pytest.mark.parametrize("case", list(naive.CASES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 def test_forced_path_matches_naive(path, case, dtype, rng):
     name, plans = path
-    cell_name, options = naive.CASES[case]
-    cell = cells.BUILTIN_CELLS[cell_name](**options)
-    I, H, T, B = 2, 6, 5, BATCH[name]
-    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(dtype)
-              for s in cell.param_specs(I, H, True)}
-    x = rng.standard_normal((T, B, I)).astype(dtype)
-    state0 = tuple((0.5 * rng.standard_normal((B, s))).astype(dtype)
-                   for s in cell.state_sizes(H))
-    lengths = np.array([5, 2, 4][:B], dtype=np.int64)
-    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else \
-        {"rtol": 1e-12, "atol": 1e-12}
+    cell, inputs, tol = _problem(case, BATCH[name], dtype, rng)
     for reverse in (False, True):
-        y, finals, cache = cell.forward(params, x, lengths, state0, reverse)
-        ry, rfinals, rtrace = naive.LAYERS[cell_name](x, lengths, state0, params,
-                                                      reverse=reverse)
-        np.testing.assert_allclose(y, ry, **tol)
-        for got, want in zip(finals, rfinals):
-            np.testing.assert_allclose(got, want, **tol)
-        for key in cache.trace:
-            np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
-    takes = not (name.endswith("split") and options.get("proj_size"))
-    assert _taken(name, plans) == takes
+        result = cell.forward(*inputs, reverse)
+        _assert_matches_naive(case, result, inputs, reverse, tol)
+    assert _taken(name, plans) == _takes(name, case)
 
 
 class _DirtyNumpy:
@@ -147,28 +147,15 @@ def test_forced_path_in_dirty_buffers_and_without_caches(path, case, dtype, rng,
     start out as NaN, and ``keep=False`` (inference) changes no output bit."""
     monkeypatch.setattr(cells, "np", _DirtyNumpy())
     name, plans = path
-    cell_name, options = naive.CASES[case]
-    cell = cells.BUILTIN_CELLS[cell_name](**options)
-    I, H, T, B = 2, 6, 5, BATCH[name]
-    params = {s.name: rng.uniform(-0.6, 0.6, size=s.shape).astype(dtype)
-              for s in cell.param_specs(I, H, True)}
-    x = rng.standard_normal((T, B, I)).astype(dtype)
-    state0 = tuple(rng.standard_normal((B, s)).astype(dtype) for s in cell.state_sizes(H))
-    lengths = np.array([5, 2, 4][:B], dtype=np.int64)
-    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else \
-        {"rtol": 1e-12, "atol": 1e-12}
+    cell, inputs, tol = _problem(case, BATCH[name], dtype, rng)
     for reverse in (False, True):
-        y, finals, cache = cell._forward(params, x, lengths, state0, reverse)
-        ry, _, rtrace = naive.LAYERS[cell_name](x, lengths, state0, params, reverse=reverse)
-        np.testing.assert_allclose(y, ry, **tol)
-        for key in cache.trace:
-            np.testing.assert_allclose(cache.trace[key], rtrace[key], **tol, err_msg=key)
-        y2, finals2, cache2 = cell._forward(params, x, lengths, state0, reverse, keep=False)
+        y, finals, cache = cell._forward(*inputs, reverse)
+        _assert_matches_naive(case, (y, finals, cache), inputs, reverse, tol)
+        y2, finals2, cache2 = cell._forward(*inputs, reverse, keep=False)
         assert cache2.arrays == {} and cache2.trace == {}
         for got, want in zip((y2, *finals2), (y, *finals)):
             np.testing.assert_array_equal(got, want)
-    takes = not (name.endswith("split") and options.get("proj_size"))
-    assert _taken(name, plans) == takes
+    assert _taken(name, plans) == _takes(name, case)
 
 
 @pytest.mark.parametrize("path", [*PATHS, "chunks", "separate"], indirect=True)

@@ -95,6 +95,22 @@ def activate_into(dst, src, squash):
 
 
 @jit
+def steps_or_scratch(buf, kept):
+    """``buf (T, B, N)`` when ``kept``, else a one-step scratch ``(1, B, N)`` (``buf`` may
+    then have 0 steps) that every step overwrites: see :func:`step_row`."""
+    if kept:
+        return buf
+    return np.empty((1, buf.shape[1], buf.shape[2]), dtype=buf.dtype)
+
+
+@jit
+def step_row(buf, t, b):
+    """Row ``b`` of step ``t`` of a buffer from :func:`steps_or_scratch` (its only step when
+    it is a scratch)."""
+    return buf[t if buf.shape[0] > 1 else 0, b]
+
+
+@jit
 def copy_vec(dst, src):
     """``dst[:] = src`` for 1-D arrays of one length, as a loop. An array-to-array slice
     assignment compiles a shape check with its error message: seconds of cold compile per

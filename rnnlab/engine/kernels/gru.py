@@ -27,6 +27,8 @@ from .common import (
     step_operands,
     step_preactivations,
     step_product,
+    step_row,
+    steps_or_scratch,
     sum_squares,
     tanh,
     time_index,
@@ -93,9 +95,8 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
     xn = np.empty((B, U if fused else 0), dtype=x.dtype)
     bn = np.zeros(U, dtype=x.dtype) if fused else b_hn[j0:j1]  # fused: in the product
     keep = hlin.shape[0] > 0
-    gs = gates if keep or not fused else np.empty((1, B, 3 * H), dtype=x.dtype)
-    hl = hlin if keep else np.empty((1, B, H), dtype=x.dtype)
-    all_steps = gs.shape[0] == T  # else one row: the gates of the current step only
+    gs = steps_or_scratch(gates, keep or not fused)
+    hl = steps_or_scratch(hlin, keep)
     for s in range(T):
         cur = hbuf[s % 2]
         nxt = hbuf[(s + 1) % 2]
@@ -113,7 +114,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             if t < 0:
                 copy_vec(hnew, h)
                 continue
-            g = gs[t if all_steps else 0, b]
+            g = step_row(gs, t, b)
             r = hw[b]
             if fused:
                 activate_into(g[j0:j1], r[0:U], False)
@@ -125,7 +126,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             if fused:  # gn then holds the n gate's input part, as without fusing
                 copy_vec(gn, xn[b])
             rn = r[2 * U:3 * U]
-            a = hl[t if keep else 0, b, j0:j1]
+            a = step_row(hl, t, b)[j0:j1]
             yt = y[t, b, j0:j1]
             for j in range(U):
                 a_ = rn[j] + bn[j]

@@ -33,6 +33,8 @@ from .common import (
     step_operands,
     step_preactivations,
     step_product,
+    step_row,
+    steps_or_scratch,
     sum_squares,
     tanh,
     time_index,
@@ -91,8 +93,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
     wp, xh = step_operands(x, w_ih, w_hh, bias, 4, H, j0, j1, fused, dense, gates)
     packed = wp[0]
     keep = cs.shape[0] > 0
-    gs = gates if keep or not fused else np.empty((1, B, 4 * H), dtype=x.dtype)
-    all_steps = gs.shape[0] == T  # else one row: the gates of the current step only
+    gs = steps_or_scratch(gates, keep or not fused)
     c = np.empty((B, U), dtype=x.dtype)
     copy_mat(c, c0[:, j0:j1])
     hw = np.empty((B, 4 * U), dtype=x.dtype)
@@ -111,7 +112,7 @@ def lstm_forward(x, lengths, reverse, w_ih, w_hh, bias, w_hr, has_proj, c0,
             if t < 0:
                 copy_vec(nxt[b, q0:q1], cur[b, q0:q1])
                 continue
-            g = gs[t if all_steps else 0, b]
+            g = step_row(gs, t, b)
             activate_gates(g, hw[b], H, j0, j1, fused)
             gi, gf = g[j0:j1], g[H + j0:H + j1]
             gg, go = g[2 * H + j0:2 * H + j1], g[3 * H + j0:3 * H + j1]
