@@ -13,7 +13,7 @@ share of that (the "local peak" of the row's rounds) is reported too. Within a r
 libraries take turns in short bursts of calls, so a change of the machine's speed falls on
 all of them alike. Each burst starts on idle cores: the threads of OpenBLAS, OpenMP and XLA
 spin for a while after a call, so the run pauses before each one (and longer after each
-GEMM).
+GEMM), and then makes one untimed call: every library is timed warm, as in a loop of steps.
 
     python benchmarks/bench_vs_torch.py [--threads 2] [--quick] [--memory] [--only REGEX]
                                         [--markdown docs/benchmarks.md]
@@ -211,9 +211,18 @@ SETTLE_SECONDS = 0.03
 BURST_SECONDS = 0.03
 
 
+#: each turn starts with one untimed call: the first call after the pause ran 1.05-1.3x
+#: slower than the next ones for every library (rnnlab's Elman RNN hidden 512, batch 32
+#: training 16.4 against 13.8 ms, PyTorch's LSTM hidden 32, batch 1 inference 1.6 against
+#: 0.3 ms), even after a pause alone: cores idle for tens of milliseconds come back slow on
+#: this VM. A loop of steps never pauses so, and with calls as long as the burst, that first
+#: call was half of a turn's samples.
+
+
 def _timeit_turns(fns: dict[str, Callable[[], object]], min_time: float) -> dict[str, float]:
-    """Median seconds per call of each function, the functions taking turns: a pause, then
-    calls for about :data:`BURST_SECONDS`, until each has run for ``min_time`` and 3 calls.
+    """Median seconds per call of each function, the functions taking turns: a pause, one
+    untimed call, then timed calls for about :data:`BURST_SECONDS`, until each has run for
+    ``min_time`` and 3 calls.
 
     Each cycle of turns takes the next order of the functions (all their permutations in
     turn), so each follows each other one about as often: what a library leaves behind can
@@ -228,6 +237,7 @@ def _timeit_turns(fns: dict[str, Callable[[], object]], min_time: float) -> dict
         for key in next(orders):
             fn = fns[key]
             time.sleep(SETTLE_SECONDS)
+            fn()  # the untimed call
             start = time.perf_counter()
             while True:
                 t0 = time.perf_counter()
