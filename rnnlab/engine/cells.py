@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import buffers
 from .cell import Cache, Cell, ParamSpec
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
@@ -108,7 +109,7 @@ def input_grad_buffer(x: np.ndarray, wanted: bool) -> np.ndarray:
     """The ``dx`` a backward kernel fills: zeros like ``x (T, B, I)``, or 0 steps when the
     input gradient is not wanted (the kernels then skip it)."""
     if wanted:
-        return np.zeros(x.shape, x.dtype)
+        return buffers.zeros(x.shape, x.dtype)
     return np.empty((0, *x.shape[1:]), x.dtype)
 
 
@@ -200,8 +201,8 @@ class _ElmanBase(_BuiltinCell):
         T, B, _ = x.shape
         H = w_hh.shape[0]
         plan = step_plan(B, T, x.shape[2], H, H, 1)
-        y = np.empty((T, B, H), dtype=x.dtype)
-        pre = np.empty((0 if plan.fused else T, B, H), dtype=x.dtype)
+        y = buffers.empty((T, B, H), x.dtype)
+        pre = buffers.empty((0 if plan.fused else T, B, H), x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
         bias = summed_bias(params, H, x.dtype)
@@ -287,10 +288,10 @@ class LSTMKernel(_BuiltinCell):
         has_proj = "weight_hr" in params
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=self.splits_units())
-        y = np.empty((T, B, P), dtype=x.dtype)
-        gates = np.empty((T if keep or not plan.fused else 0, B, 4 * H), dtype=x.dtype)
-        cs = np.empty((T if keep else 0, B, H), dtype=x.dtype)
-        ms = np.empty((T, B, H) if has_proj and keep else (0, 0, 0), dtype=x.dtype)
+        y = buffers.empty((T, B, P), x.dtype)
+        gates = buffers.empty((T if keep or not plan.fused else 0, B, 4 * H), x.dtype)
+        cs = buffers.empty((T if keep else 0, B, H), x.dtype)
+        ms = buffers.empty((T, B, H) if has_proj and keep else (0, 0, 0), x.dtype)
         cn = np.empty((B, H), dtype=x.dtype)
         h0, c0 = state0
         hbuf = np.empty((2, B, P), dtype=x.dtype)
@@ -362,9 +363,9 @@ class GRUKernel(_BuiltinCell):
             bias_x = np.zeros(3 * H, dtype=x.dtype)
             b_hn = np.zeros(H, dtype=x.dtype)
         plan = step_plan(B, T, x.shape[2], H, H, 3)
-        y = np.empty((T, B, H), dtype=x.dtype)
-        gates = np.empty((T if keep or not plan.fused else 0, B, 3 * H), dtype=x.dtype)
-        hlin = np.empty((T if keep else 0, B, H), dtype=x.dtype)
+        y = buffers.empty((T, B, H), x.dtype)
+        gates = buffers.empty((T if keep or not plan.fused else 0, B, 3 * H), x.dtype)
+        hlin = buffers.empty((T if keep else 0, B, H), x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
         hbuf[0] = state0[0]
 

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import buffers
 from .cell import Cell
 from .config import prepare_runtime
 from .grad_mode import is_grad_enabled, missing_forward
@@ -191,7 +192,10 @@ class Recurrent(Module):
                     for f, st in zip(finals, stn):
                         f[layer] = st
                 # the last y is returned, and cached (if caches are kept)
-                out = y.copy() if layer == L - 1 and keep_caches else y
+                out = y
+                if layer == L - 1 and keep_caches:
+                    out = buffers.empty(y.shape, y.dtype)
+                    out[...] = y
                 caches.append([cache])
             else:
                 out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches,
@@ -268,7 +272,7 @@ class Recurrent(Module):
                 return self.cell._launch_forward(params, parts[ci], lns, st0, reverse, keep)
 
             results = run_launches(prepare, tasks, work)
-        out = np.empty((T, B, D * H), dtype=self.dtype)
+        out = buffers.empty((T, B, D * H), inp.dtype)
         for (idx, ci), (y, stn, _) in zip(tasks, results):
             sl = chunks[ci]
             for f, st in zip(finals, stn):
