@@ -144,6 +144,8 @@ def test_a_weight_larger_than_l2_splits_units_not_sequences(monkeypatch):
     monkeypatch.setattr(parallel, "L2_BYTES", 2 << 20)
     big, small = 3 << 20, 1 << 20
     assert parallel.batch_chunks(32, 1, 1e9, True, big) == [slice(0, 32)]
+    assert parallel.batch_chunks(32, 1, 1e9, True, 2 << 20) == [slice(0, 32)]  # fills L2
+    assert len(parallel.batch_chunks(32, 1, 1e9, True, (2 << 20) - 4)) == 2
     assert len(parallel.batch_chunks(32, 1, 1e9, True, small)) == 2
     assert len(parallel.batch_chunks(32, 1, 1e9, False, big)) == 2  # a plugin cell's tasks
     monkeypatch.setattr(parallel, "L2_BYTES", 0)  # unknown: chunks as before

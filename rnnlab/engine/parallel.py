@@ -85,17 +85,18 @@ def batch_chunks(batch: int, directions: int, work: float, compiled: bool = Fals
     the tasks will be :class:`Launch` es (see :func:`task_mode`).
 
     Also one chunk, so the cell splits its units, for one direction whose per-step weight
-    (``weight_bytes``; 0 when the cell cannot split its units) is larger than a core's L2
-    cache (:data:`~.config.L2_BYTES`): each thread then streams half the weight per step,
+    (``weight_bytes``; 0 when the cell cannot split its units) fills a core's L2 cache
+    (:data:`~.config.L2_BYTES`) or more: each thread then streams half the weight per step,
     for twice the sequences. Measured on a 2 MiB L2, against chunks of sequences: LSTM
     hidden 512, batch 32 (4.5 MB) 0.92x the time in inference, 0.93x in training; 2-layer
-    LSTM 256->256, batch 8 (2.1 MB) 0.89x and 0.98x; GRU hidden 512 (3.3 MB) 1.00x and 0.98x.
+    LSTM 256->256, batch 8 (2.1 MB, exactly 2 MiB) 0.89x and 0.98x, in a later benchmark
+    run 150 against 179 ms in inference; GRU hidden 512 (3.3 MB) 1.00x and 0.98x.
     Below it the sequence chunks win: Elman RNN hidden 512 (1.1 MB) 1.05x, LSTM hidden 256
     (1.2 MB) 1.04-1.08x, GRU 256->256 batch 8 (1.6 MB) 1.14-1.21x."""
     threads = budget()
     if threads <= directions or not worth_threads(work, compiled):
         return [slice(0, batch)]
-    if compiled and directions == 1 and weight_bytes > L2_BYTES > 0:
+    if compiled and directions == 1 and weight_bytes >= L2_BYTES > 0:
         return [slice(0, batch)]
     n = max(1, min(-(-threads // directions), batch // MIN_ROWS))
     bounds = [round(i * batch / n) for i in range(n + 1)]
