@@ -10,6 +10,7 @@ there. :func:`empty` hands out such arrays from memory kept when an earlier one 
 from __future__ import annotations
 
 import math
+import os
 import threading
 import weakref
 
@@ -89,3 +90,12 @@ def release_free() -> None:
     """Give every free block back to the system."""
     with _lock:
         _free.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()  # another thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
