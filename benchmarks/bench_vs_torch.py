@@ -211,12 +211,13 @@ SETTLE_SECONDS = 0.03
 BURST_SECONDS = 0.03
 
 
-#: each turn starts with one untimed call: the first call after the pause ran 1.05-1.3x
-#: slower than the next ones for every library (rnnlab's Elman RNN hidden 512, batch 32
-#: training 16.4 against 13.8 ms, PyTorch's LSTM hidden 32, batch 1 inference 1.6 against
-#: 0.3 ms), even after a pause alone: cores idle for tens of milliseconds come back slow on
-#: this VM. A loop of steps never pauses so, and with calls as long as the burst, that first
-#: call was half of a turn's samples.
+#: each turn starts with one untimed call: the first call after the pause ran slower than
+#: the next ones for every library, 1.05-1.3x for calls of milliseconds and up to 5x for
+#: the shortest (rnnlab's Elman RNN hidden 512, batch 32 training 16.4 against 13.8 ms,
+#: PyTorch's LSTM hidden 32, batch 1 inference 1.6 against 0.3 ms), even after a pause
+#: alone: cores idle for tens of milliseconds come back slow on this VM. A loop of steps
+#: never pauses so, and with calls as long as the burst, that first call was half of a
+#: turn's samples.
 
 
 def _timeit_turns(fns: dict[str, Callable[[], object]], min_time: float) -> dict[str, float]:

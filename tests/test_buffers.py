@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 import numpy as np
 import pytest
@@ -81,28 +82,76 @@ def test_zeros_are_zero_on_reused_memory(small_pool):
     assert not np.any(buffers.zeros((3, 4), F32))
 
 
+def test_a_block_larger_than_the_cap_is_not_kept(small_pool):
+    kept = [buffers.empty((16, 256), F32) for _ in range(2)]  # 2 x 16 KiB
+    del kept
+    held = buffers.free_bytes()
+    assert held > 0
+    big = buffers.empty((80, 256), F32)  # 80 KiB: more than the cap on its own
+    del big
+    assert buffers.free_bytes() == held
+
+
+def test_a_held_memoryview_keeps_the_memory(small_pool):
+    a = buffers.empty((16, 256), F32)
+    mv = a.base.base
+    del a
+    gc.collect()
+    assert buffers.free_bytes() == 0
+    del mv
+    assert buffers.free_bytes() > 0
+
+
+def test_threads_allocating_and_freeing_never_share_memory(small_pool):
+    """Four threads take and drop pooled arrays (finalisers then run on any of them); no
+    two live arrays may overlap, and each keeps what it was given."""
+    errors = []
+
+    def work(k):
+        rng = np.random.default_rng(k)
+        live = []
+        for i in range(300):
+            a = buffers.empty((int(rng.integers(4, 24)), 256), F32)
+            a.fill(k * 1000 + i)
+            live.append((a, k * 1000 + i))
+            if len(live) > 3:
+                b, v = live.pop(int(rng.integers(0, len(live))))
+                if not np.all(b == v):
+                    errors.append((k, i))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_layer_results_and_traces_survive_reuse(small_pool, rng, monkeypatch):
-    """A GRU's outputs and caches come from the pool here: a trace held from the first
-    training step keeps its values through the second, and pooled and plain runs agree."""
-    x = rng.standard_normal((20, 6, 5)).astype(np.float32)
+    """A GRU's outputs and caches come from the pool here: a second training step on other
+    data, of the same shapes, gets other memory while the first one's output and a trace
+    of it are held, and leaves them as they were; pooled and plain runs agree."""
+    xs = rng.standard_normal((2, 20, 6, 5)).astype(np.float32)
     dout = rng.standard_normal((20, 6, 16)).astype(np.float32)
 
-    def step(layer):
+    def step(layer, x):
         layer.zero_grad()
         y, _ = layer(x)
         dx, _ = layer.backward(dout)
         return y, dx, layer.weight_hh_l0.grad.copy()
 
     pooled = rl.GRU(5, 16, seed=3)
-    y1, dx1, g1 = step(pooled)
+    y1, dx1, g1 = step(pooled, xs[0])
+    assert buffers._pooled(y1.shape, y1.dtype)  # so the test exercises the pool
     gates = pooled.trace()["gates"]
-    kept = gates.copy()
-    y2, dx2, g2 = step(pooled)
-    np.testing.assert_array_equal(gates, kept)
-    for a, b in ((y1, y2), (dx1, dx2), (g1, g2)):
-        np.testing.assert_array_equal(a, b)
+    kept_y, kept_gates = y1.copy(), gates.copy()
+    y2, dx2, g2 = step(pooled, xs[1])
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(gates, pooled.trace()["gates"])
+    np.testing.assert_array_equal(y1, kept_y)
+    np.testing.assert_array_equal(gates, kept_gates)
 
     monkeypatch.setattr(buffers, "LARGE_BYTES", 1 << 62)  # nothing pooled
-    y3, dx3, g3 = step(rl.GRU(5, 16, seed=3))
-    for a, b in ((y1, y3), (dx1, dx3), (g1, g3)):
-        np.testing.assert_array_equal(a, b)
+    plain = rl.GRU(5, 16, seed=3)
+    for x, want in zip(xs, ((y1, dx1, g1), (y2, dx2, g2))):
+        for got, w in zip(step(plain, x), want):
+            np.testing.assert_array_equal(got, w)

@@ -169,6 +169,11 @@ def test_layers_give_their_step_weight_only_if_their_cell_splits_units(cell, opt
     assert layer._step_weight_bytes == want
 
 
+def test_a_two_layer_lstm_256_reads_exactly_2_mib_a_step():
+    """The case the L2 rule's ``>=`` is for: this layer's step weight is exactly a 2 MiB L2."""
+    assert rl.LSTM(256, 256, num_layers=2)._step_weight_bytes == 2 << 20
+
+
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="interpreted kernels never split units")
 def test_a_weight_beyond_l2_takes_the_unit_split_end_to_end(monkeypatch):
     for name in ("MIN_SPLIT_STEP_WORK", "MIN_SPLIT_WORK", "MIN_PARALLEL_WORK",

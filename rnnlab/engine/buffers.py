@@ -9,6 +9,7 @@ there. :func:`empty` hands out such arrays from memory kept when an earlier one 
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import threading
@@ -22,79 +23,98 @@ LARGE_BYTES = 32 << 20
 MAX_FREE_BYTES = 256 << 20
 _ALIGN = 64
 
-_free: list[np.ndarray] = []  # free blocks (uint8), oldest first
-# reentrant: a finaliser may run inside a locked section (the garbage collector may start at
-# any allocation)
-_lock = threading.RLock()
+_free: list[np.ndarray] = []  # free blocks (uint8), oldest first; only under _lock
+# blocks whose arrays are gone, not yet in _free: a finaliser may run on any thread and
+# inside a locked section (the garbage collector may start at any allocation), so it only
+# appends here (atomic) and the locked functions move the blocks over
+_returned: collections.deque[np.ndarray] = collections.deque()
+_lock = threading.Lock()
+
+
+def _pooled(shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    return math.prod(shape) * dtype.itemsize >= LARGE_BYTES
 
 
 def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.empty(shape, dtype)``, C-contiguous; from :data:`LARGE_BYTES` on its memory is a
     freed array's, 64-byte aligned, when one of at least its size (and at most twice it) is
     free. The memory goes back to the pool once the array and every view of it are gone."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < LARGE_BYTES:
+    dtype = np.dtype(dtype)
+    if not _pooled(shape, dtype):
         return np.empty(shape, dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
     block = _take(nbytes)
     if block is None:
         block = np.empty(nbytes + _ALIGN, np.uint8)
     off = -block.ctypes.data % _ALIGN
-    # a memoryview between block and owner: views of the owner keep it (not the block) as
-    # their base, so its finaliser runs only once the last of them is gone
     owner = np.frombuffer(memoryview(block)[off:off + nbytes], dtype=dtype)
-    weakref.finalize(owner, _give_back, block).atexit = False
+    # owner.base is numpy's memoryview of the block, which owner keeps, as every view of
+    # owner keeps owner: it dies last (also if someone holds it after the arrays), and then
+    # the block is free
+    weakref.finalize(owner.base, _returned.append, block).atexit = False
     return owner.reshape(shape)
 
 
 def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.zeros(shape, dtype)`` with :func:`empty`'s memory."""
-    if math.prod(shape) * dtype.itemsize < LARGE_BYTES:
+    dtype = np.dtype(dtype)
+    if not _pooled(shape, dtype):
         return np.zeros(shape, dtype)
     a = empty(shape, dtype)
     a.fill(0)
     return a
 
 
+def copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` with :func:`empty`'s memory."""
+    out = empty(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
+def _collect() -> None:
+    """Move the returned blocks into the pool, then release the oldest ones beyond
+    :data:`MAX_FREE_BYTES` (a block larger than that on its own is not kept). Under
+    ``_lock``."""
+    while _returned:
+        block = _returned.popleft()
+        if block.nbytes <= MAX_FREE_BYTES:
+            _free.append(block)
+    total = sum(b.nbytes for b in _free)
+    while total > MAX_FREE_BYTES:
+        total -= _free.pop(0).nbytes
+
+
 def _take(nbytes: int) -> np.ndarray | None:
     """The smallest free block that holds ``nbytes`` (plus alignment) and is at most twice
     that, removed from the pool; ``None`` if there is none."""
     with _lock:
-        best = None
-        for block in list(_free):
+        _collect()
+        best = -1
+        for i, block in enumerate(_free):
             if nbytes + _ALIGN <= block.nbytes <= 2 * nbytes and (
-                    best is None or block.nbytes < best.nbytes):
-                best = block
-        if best is not None:
-            for i, block in enumerate(_free):
-                if block is best:
-                    del _free[i]
-                    break
-        return best
-
-
-def _give_back(block: np.ndarray) -> None:
-    with _lock:
-        _free.append(block)
-        total = sum(b.nbytes for b in _free)
-        while total > MAX_FREE_BYTES and _free:
-            total -= _free.pop(0).nbytes
+                    best < 0 or block.nbytes < _free[best].nbytes):
+                best = i
+        return None if best < 0 else _free.pop(best)
 
 
 def free_bytes() -> int:
     """Bytes the pool holds for reuse."""
     with _lock:
+        _collect()
         return sum(b.nbytes for b in _free)
 
 
 def release_free() -> None:
     """Give every free block back to the system."""
     with _lock:
+        _returned.clear()
         _free.clear()
 
 
 def _after_fork_in_child() -> None:
     global _lock
-    _lock = threading.RLock()  # another thread of the parent may have held it
+    _lock = threading.Lock()  # another thread of the parent may have held it
 
 
 if hasattr(os, "register_at_fork"):

@@ -89,8 +89,8 @@ def batch_chunks(batch: int, directions: int, work: float, compiled: bool = Fals
     (:data:`~.config.L2_BYTES`) or more: each thread then streams half the weight per step,
     for twice the sequences. Measured on a 2 MiB L2, against chunks of sequences: LSTM
     hidden 512, batch 32 (4.5 MB) 0.92x the time in inference, 0.93x in training; 2-layer
-    LSTM 256->256, batch 8 (2.1 MB, exactly 2 MiB) 0.89x and 0.98x, in a later benchmark
-    run 150 against 179 ms in inference; GRU hidden 512 (3.3 MB) 1.00x and 0.98x.
+    LSTM 256->256, batch 8 (2.1 MB, exactly 2 MiB) 0.89x and 0.98x (a later benchmark run:
+    179 ms inference in chunks, 141-150 ms split); GRU hidden 512 (3.3 MB) 1.00x and 0.98x.
     Below it the sequence chunks win: Elman RNN hidden 512 (1.1 MB) 1.05x, LSTM hidden 256
     (1.2 MB) 1.04-1.08x, GRU 256->256 batch 8 (1.6 MB) 1.14-1.21x."""
     threads = budget()

@@ -192,10 +192,7 @@ class Recurrent(Module):
                     for f, st in zip(finals, stn):
                         f[layer] = st
                 # the last y is returned, and cached (if caches are kept)
-                out = y
-                if layer == L - 1 and keep_caches:
-                    out = buffers.empty(y.shape, y.dtype)
-                    out[...] = y
+                out = buffers.copy(y) if layer == L - 1 and keep_caches else y
                 caches.append([cache])
             else:
                 out = self._run_tasks(layer, chunks, inp, lens, states, finals, caches,
