@@ -31,18 +31,19 @@ _returned: collections.deque[np.ndarray] = collections.deque()
 _lock = threading.Lock()
 
 
-def _pooled(shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    return math.prod(shape) * dtype.itemsize >= LARGE_BYTES
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    return math.prod(shape) * dtype.itemsize
 
 
 def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.empty(shape, dtype)``, C-contiguous; from :data:`LARGE_BYTES` on its memory is a
     freed array's, 64-byte aligned, when one of at least its size (and at most twice it) is
     free. The memory goes back to the pool once the array and every view of it are gone."""
-    dtype = np.dtype(dtype)
-    if not _pooled(shape, dtype):
+    if not isinstance(dtype, np.dtype):
+        dtype = np.dtype(dtype)
+    nbytes = _nbytes(shape, dtype)
+    if nbytes < LARGE_BYTES:
         return np.empty(shape, dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
     block = _take(nbytes)
     if block is None:
         block = np.empty(nbytes + _ALIGN, np.uint8)
@@ -58,7 +59,7 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.zeros(shape, dtype)`` with :func:`empty`'s memory."""
     dtype = np.dtype(dtype)
-    if not _pooled(shape, dtype):
+    if _nbytes(shape, dtype) < LARGE_BYTES:
         return np.zeros(shape, dtype)
     a = empty(shape, dtype)
     a.fill(0)

@@ -7,6 +7,7 @@ thin subclasses with torch's constructor arguments, shapes and parameter names.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -243,7 +244,7 @@ class Recurrent(Module):
         the layer's dtype and a C-contiguous layout, as the kernels read it."""
         arrays = {k: p.data for k, p in self._layer_params[idx].items()}
         last = self._param_checked[idx]
-        if len(last) == len(arrays) and all(a is b for a, b in zip(arrays.values(), last)):
+        if len(last) == len(arrays) and all(map(operator.is_, arrays.values(), last)):
             return arrays
         for a, (name, shape) in zip(arrays.values(), self._param_specs[idx]):
             check_array(name, a, shape=shape, dtype=self.dtype, finite=False)
@@ -476,11 +477,11 @@ class Recurrent(Module):
         return dx
 
     def _final_grads(self, dh_n, T: int, B: int, unbatched: bool) -> list[np.ndarray]:
+        if dh_n is None:  # zeros, read only, as the forward's initial states
+            return list(self._defaults(T, B)[1])
         LD = self.num_layers * self.num_directions
         names = self.cell.states
-        if dh_n is None:
-            given = (None,) * len(names)
-        elif len(names) == 1 and isinstance(dh_n, np.ndarray):
+        if len(names) == 1 and isinstance(dh_n, np.ndarray):
             given = (dh_n,)
         else:
             given = dh_n
