@@ -31,17 +31,13 @@ _returned: collections.deque[np.ndarray] = collections.deque()
 _lock = threading.Lock()
 
 
-def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
-    return math.prod(shape) * dtype.itemsize
-
-
 def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.empty(shape, dtype)``, C-contiguous; from :data:`LARGE_BYTES` on its memory is a
     freed array's, 64-byte aligned, when one of at least its size (and at most twice it) is
     free. The memory goes back to the pool once the array and every view of it are gone."""
     if not isinstance(dtype, np.dtype):
         dtype = np.dtype(dtype)
-    nbytes = _nbytes(shape, dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < LARGE_BYTES:
         return np.empty(shape, dtype)
     block = _take(nbytes)
@@ -58,9 +54,6 @@ def empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 def zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """``np.zeros(shape, dtype)`` with :func:`empty`'s memory."""
-    dtype = np.dtype(dtype)
-    if _nbytes(shape, dtype) < LARGE_BYTES:
-        return np.zeros(shape, dtype)
     a = empty(shape, dtype)
     a.fill(0)
     return a
