@@ -1,11 +1,12 @@
 """Every way a built-in kernel can run a step agrees with the NumPy reference and with finite
 differences, whatever size would pick it: the input projection fused into the step product
 (several sequences, small input), BLAS's matrix-vector product (one sequence, large weight),
-the hidden units split over threads, fused and split at once (a few sequences, a large
-state), and a backward that adds its weight gradients in several chunks of steps (split over
-threads too, a chunk shorter than the threads included), with the input and recurrent weight
-gradients from one product (small weights) or from two (large ones). The thresholds are
-changed so small, checkable problems take each path."""
+in two halves whose order flips every step (a weight as large as L2), the hidden units split
+over threads, fused and split at once (a few sequences, a large state), and a backward that
+adds its weight gradients in several chunks of steps (split over threads too, a chunk
+shorter than the threads included), with the input and recurrent weight gradients from one
+product (small weights) or from two (large ones). The thresholds are changed so small,
+checkable problems take each path."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from rnnlab.engine import cells
 from rnnlab.engine.recurrent import Recurrent
 from rnnlab.testing import gradient_check
 
-PATHS = ["fused", "dense", "split", "fused_split"]
+PATHS = ["fused", "dense", "halves", "split", "fused_split"]
 #: steps per backward chunk on the "chunks" path (sequences of 4 steps: chunks of 3 and 1)
 CHUNK_STEPS = 3
 
@@ -30,8 +31,9 @@ def path(request, monkeypatch):
     name = request.param
     if name in ("fused", "fused_split"):
         monkeypatch.setattr(cells, "FUSE_RATIO", 0)
-    if name == "dense":
+    if name in ("dense", "halves"):
         monkeypatch.setattr(cells, "DENSE_MIN_ELEMENTS", 0)
+        monkeypatch.setattr(cells, "DENSE_HALVES_MIN_BYTES", 1 if name == "halves" else 2**62)
     elif name != "fused" and not numba.config.DISABLE_JIT:
         force_unit_split(monkeypatch, threads=2, min_units=2)
     elif name in ("split", "fused_split"):
@@ -57,8 +59,8 @@ def _taken(name, plans):
         return any(p.fused for p in plans)
     if name == "fused_split":
         return any(p.fused and p.n > 1 for p in plans)
-    if name == "dense":
-        return any(p.dense for p in plans)
+    if name in ("dense", "halves"):
+        return any(p.dense == (2 if name == "halves" else 1) for p in plans)
     if name == "chunks":  # split over threads too, where kernels are compiled
         split = numba.config.DISABLE_JIT or any(getattr(p, "n", 1) > 1 for p in plans)
         return any(p is True for p in plans) and split
@@ -73,8 +75,9 @@ def _path_possible(name, cell):
     return cell != "gru" or name != "separate"
 
 
-# batch 1 for the dense path (one-row products only), 3 sequences for the others
-BATCH = {"fused": 3, "dense": 1, "split": 3, "fused_split": 3, "chunks": 3, "separate": 3}
+# batch 1 for the dense paths (one-row products only), 3 sequences for the others
+BATCH = {"fused": 3, "dense": 1, "halves": 1, "split": 3, "fused_split": 3, "chunks": 3,
+         "separate": 3}
 
 
 def _problem(case, batch, dtype, rng):
@@ -177,7 +180,8 @@ def test_forced_path_gradients(path, cell, bidirectional):
     assert _taken(name, plans) == _path_possible(name, cell)
 
 
-@pytest.mark.parametrize("path", ["dense", "split", "chunks", "separate"], indirect=True)
+@pytest.mark.parametrize("path", ["dense", "halves", "split", "chunks", "separate"],
+                         indirect=True)
 def test_forced_path_lstm_projection_gradients(path):
     name, plans = path
     errors = gradient_check("lstm", input_size=2, hidden_size=6, proj_size=3, lengths="random",

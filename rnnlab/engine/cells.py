@@ -12,6 +12,7 @@ import numpy as np
 
 from . import buffers
 from .cell import Cache, Cell, ParamSpec
+from .config import L2_BYTES
 from .kernels.gru import gru_backward, gru_forward
 from .kernels.lstm import lstm_backward, lstm_forward
 from .kernels.rnn import rnn_backward, rnn_forward
@@ -34,6 +35,11 @@ def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_siz
 #: weight elements per thread: it streams a large weight ~2x faster than the packed tiles
 #: (hidden 512 LSTM), while the tiles win on small ones (0.65x the time at K 128, N 512)
 DENSE_MIN_ELEMENTS = 131072
+#: from this many bytes of weight per thread (a core's L2 cache), the one-sequence product
+#: goes in two halves, their order flipped every step (see
+#: :func:`~.kernels.common.operand_product`): with the halves in the same order, a weight as
+#: large as L2 streams from L3 at every step
+DENSE_HALVES_MIN_BYTES = L2_BYTES
 #: several sequences take each step's input and recurrent parts from one product when the
 #: input is at most 1/FUSE_RATIO of the state: no separate projection GEMM and no pass over
 #: its (T, B, G*H) output (14% faster at LSTM hidden 512, batch 16)
@@ -80,13 +86,14 @@ _SOLO_SYNC = new_sync()
 
 class StepPlan(NamedTuple):
     """How a built-in kernel runs one call: on ``n`` threads (unit ranges ``ranges``, one
-    ``sync``), ``fused`` input and recurrent products, ``dense`` one-row products."""
+    ``sync``), ``fused`` input and recurrent products, and ``dense``: 0 for the packed
+    product, else one-row products by BLAS in that many parts (1 or 2)."""
 
     n: int
     ranges: list[tuple[int, int]]
     sync: np.ndarray
     fused: bool
-    dense: bool
+    dense: int
 
     def tail(self, k: int) -> tuple:
         """The last kernel arguments of thread ``k``: ``j0, j1, sync, nthreads``."""
@@ -94,14 +101,19 @@ class StepPlan(NamedTuple):
 
 
 def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
-              gates: int, fusable: bool = True, splittable: bool = True) -> StepPlan:
+              gates: int, itemsize: int, fusable: bool = True,
+              splittable: bool = True) -> StepPlan:
     """The :class:`StepPlan` of a call over ``batch`` sequences of ``steps`` steps, with
-    ``gates`` blocks of ``hidden`` units fed by a state of size ``state``."""
+    ``gates`` blocks of ``hidden`` units fed by a state of size ``state``, elements of
+    ``itemsize`` bytes."""
     n = unit_threads(hidden, steps, batch * gates * hidden * state) if splittable else 1
     ranges = unit_ranges(hidden, n)
     fused = fusable and batch > 1 and (FUSE_RATIO * input_size <= state or (
         batch >= FUSE_MIN_BATCH and input_size <= state))
-    dense = batch == 1 and gates * (ranges[0][1] - ranges[0][0]) * state >= DENSE_MIN_ELEMENTS
+    dense = 0
+    elements = gates * (ranges[0][1] - ranges[0][0]) * state
+    if batch == 1 and elements >= DENSE_MIN_ELEMENTS:
+        dense = 2 if elements * itemsize >= DENSE_HALVES_MIN_BYTES > 0 else 1
     return StepPlan(n, ranges, new_sync() if n > 1 else _SOLO_SYNC, fused, dense)
 
 
@@ -200,7 +212,7 @@ class _ElmanBase(_BuiltinCell):
         w_ih, w_hh = params["weight_ih"], params["weight_hh"]
         T, B, _ = x.shape
         H = w_hh.shape[0]
-        plan = step_plan(B, T, x.shape[2], H, H, 1)
+        plan = step_plan(B, T, x.shape[2], H, H, 1, x.itemsize)
         y = buffers.empty((T, B, H), x.dtype)
         pre = buffers.empty((0 if plan.fused else T, B, H), x.dtype)
         hbuf = np.empty((2, B, H), dtype=x.dtype)
@@ -225,7 +237,7 @@ class _ElmanBase(_BuiltinCell):
         dx = input_grad_buffer(x, input_grad)
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, H, x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, H, 1, fusable=False)
+        plan = step_plan(B, T, x.shape[2], H, H, 1, x.itemsize, fusable=False)
         merged = merged_grads(H, x.shape[2], H)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"), {"bias": H}, x.dtype, plan.n)
@@ -287,7 +299,7 @@ class LSTMKernel(_BuiltinCell):
         P = w_hh.shape[1]
         has_proj = "weight_hr" in params
         w_hr = params["weight_hr"] if has_proj else np.empty((0, 0), dtype=x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, P, 4, splittable=self.splits_units())
+        plan = step_plan(B, T, x.shape[2], H, P, 4, x.itemsize, splittable=self.splits_units())
         y = buffers.empty((T, B, P), x.dtype)
         gates = buffers.empty((T if keep or not plan.fused else 0, B, 4 * H), x.dtype)
         cs = buffers.empty((T if keep else 0, B, H), x.dtype)
@@ -321,7 +333,7 @@ class LSTMKernel(_BuiltinCell):
         dc0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 4 * H, x.dtype)
         dht = chunk_buffers(T, B, P if has_proj else 0, x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, P, 4, fusable=False,
+        plan = step_plan(B, T, x.shape[2], H, P, 4, x.itemsize, fusable=False,
                          splittable=self.splits_units())
         merged = merged_grads(4 * H, x.shape[2], P)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
@@ -362,7 +374,7 @@ class GRUKernel(_BuiltinCell):
         else:
             bias_x = np.zeros(3 * H, dtype=x.dtype)
             b_hn = np.zeros(H, dtype=x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, H, 3)
+        plan = step_plan(B, T, x.shape[2], H, H, 3, x.itemsize)
         y = buffers.empty((T, B, H), x.dtype)
         gates = buffers.empty((T if keep or not plan.fused else 0, B, 3 * H), x.dtype)
         hlin = buffers.empty((T if keep else 0, B, H), x.dtype)
@@ -390,7 +402,7 @@ class GRUKernel(_BuiltinCell):
         dh0 = np.empty((B, H), dtype=x.dtype)
         dg = chunk_buffers(T, B, 3 * H, x.dtype)
         dgbuf = np.empty((2, B, 3 * H), dtype=x.dtype)
-        plan = step_plan(B, T, x.shape[2], H, H, 3, fusable=False)
+        plan = step_plan(B, T, x.shape[2], H, H, 3, x.itemsize, fusable=False)
         dh_sq = np.zeros((plan.n, T, B), dtype=x.dtype)
         parts = thread_grads(grads, ("weight_ih", "weight_hh"),
                              {"bias_ih": 3 * H, "bias_hh": 3 * H}, x.dtype, plan.n)

@@ -144,16 +144,16 @@ def step_product(a, packed, c):
 def rows_operand(w, G, H, j0, j1, dense):
     """``b = w[rows].T`` (rows: units ``j0:j1`` of each of the ``G`` blocks of ``w (G*H, K)``)
     as :func:`operand_product` takes it: packed (see :func:`~.gemm.pack_bt_units`), or with
-    ``dense`` (one-row products only) the gathered rows themselves, for BLAS's
-    matrix-vector product."""
+    ``dense`` (one-row products only; 1 or 2, the parts of the product) the gathered rows
+    themselves, for BLAS's matrix-vector product."""
     K = w.shape[1]
     U = j1 - j0
     if not dense:
-        return pack_bt_units(w, G, H, j0, j1), np.empty((0, K), dtype=w.dtype), True
+        return pack_bt_units(w, G, H, j0, j1), np.empty((0, K), dtype=w.dtype), True, 1
     rows = np.empty((G * U, K), dtype=w.dtype)
     for g in range(G):
         copy_mat(rows[g * U:(g + 1) * U], w[g * H + j0:g * H + j1])
-    return empty_packed(K, 0, w.dtype), rows, True
+    return empty_packed(K, 0, w.dtype), rows, True, dense
 
 
 @jit
@@ -162,8 +162,8 @@ def cols_operand(w, q0, q1, dense):
     :func:`rows_operand`)."""
     K = w.shape[0]
     if not dense:
-        return pack_b(w[:, q0:q1]), np.empty((0, q1 - q0), dtype=w.dtype), False
-    return empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False
+        return pack_b(w[:, q0:q1]), np.empty((0, q1 - q0), dtype=w.dtype), False, 1
+    return empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False, dense
 
 
 @jit
@@ -178,7 +178,7 @@ def fused_operand(w_ih, w_hh, bias, G, H, j0, j1):
     pack_bt_units(w_ih, G, H, j0, j1, packed[:, :I])
     pack_bt_units(bias[:, None], G, H, j0, j1, packed[:, I:I + 1])
     pack_bt_units(w_hh, G, H, j0, j1, packed[:, I + 1:])
-    return packed, np.empty((0, packed.shape[1]), dtype=w_ih.dtype), True
+    return packed, np.empty((0, packed.shape[1]), dtype=w_ih.dtype), True, 1
 
 
 @jit
@@ -196,16 +196,30 @@ def fused_inputs(x, s, lengths, reverse, h, xh):
 
 
 @jit
-def operand_product(a, op, c):
+def operand_product(a, op, c, flip):
     """``c (M, N) = a (M, K) @ b`` for ``op`` from :func:`rows_operand` or
-    :func:`cols_operand` (``M == 1`` if it is dense)."""
-    packed, dense, transposed = op
+    :func:`cols_operand` (``M == 1`` if it is dense).
+
+    A dense product in two parts goes in two halves, in the order ``flip`` gives. A
+    sequence kernel flips it every step, so each step starts on the half the step before
+    ended with, which is still in L2 when the whole weight is not (see
+    :func:`~rnnlab.engine.cells.step_plan`).
+    """
+    packed, dense, transposed, parts = op
     if dense.shape[0] == 0:
         gemm_panels(a, packed, c, False, 0, packed.shape[0])  # unchecked: see step_product
-    elif transposed:
-        np.dot(a[0], dense.T, c[0])
-    else:
-        np.dot(a[0], dense, c[0])
+        return
+    n = dense.shape[0]
+    mid = n // 2 if parts == 2 else n
+    swap = flip and parts == 2
+    for q in range(parts):
+        lo, hi = (0, mid) if (q == 0) != swap else (mid, n)
+        if transposed:  # dense (N, K): parts of the output
+            np.dot(dense[lo:hi], a[0], c[0, lo:hi])
+        elif q == 0:  # dense (K, N): parts of the sum
+            np.dot(a[0, lo:hi], dense[lo:hi], c[0])
+        else:
+            c[0] += np.dot(a[0, lo:hi], dense[lo:hi])
 
 
 @jit
@@ -239,9 +253,9 @@ def step_preactivations(x, s, lengths, reverse, h, op, xh, out, fused):
     step took ~60 ns more at hidden 32, batch 1 (500 against 440 ns for the LSTM)."""
     if fused:
         fused_inputs(x, s, lengths, reverse, h, xh)
-        operand_product(xh, op, out)
+        operand_product(xh, op, out, False)
     else:
-        operand_product(h, op, out)
+        operand_product(h, op, out, s % 2 == 1)
 
 
 @jit
