@@ -1,5 +1,6 @@
 """Packed-weight GEMM against np.dot: shapes around the tile sizes, both dtypes, accumulate
-mode, strided views, panel ranges, calls from compiled code, errors, the disk cache."""
+mode, strided views, panel ranges, calls from compiled code, errors, the disk cache; BLAS's
+product with accumulation, whole and in pieces of rows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ import numpy as np
 import pytest
 
 from rnnlab.engine.config import jit
-from rnnlab.engine.kernels.blas import gemm_into
+from rnnlab.engine.kernels.blas import (
+    MIN_PIECE_ROWS,
+    SMALL_GEMM_MACS,
+    gemm_into,
+    grad_gemm_into,
+)
 from rnnlab.engine.kernels.gemm import (
     PANEL_VECTORS,
     VECTOR_BYTES,
@@ -377,3 +383,31 @@ def test_gemm_into_rejects_mismatched_shapes(rng):
     a = np.ones((3, 2), dtype=np.float32)
     with pytest.raises(ValueError, match=r"a \(M, K\), b \(K, N\) and c \(M, N\)"):
         gemm_into(a, a, np.zeros((3, 2), dtype=np.float32), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("G, N, n", [
+    (128, 64, 300),   # pieces of 122 rows at most: 3 pieces of 100
+    (128, 64, 123),   # just past one piece: 2 pieces
+    (128, 64, 122),   # one piece's worth: one call
+    (384, 160, 200),  # pieces would be thinner than MIN_PIECE_ROWS: one call
+    (4, 3, 5),
+])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_grad_gemm_into_sums_over_rows_in_pieces(dtype, G, N, n, beta, rng):
+    """Whole or in pieces, ``c = d.T @ s + beta * c``; with ``beta = 0`` what ``c`` held
+    (NaN here) is ignored, so only the first piece may set and every later one must add."""
+    d = rng.standard_normal((n, G)).astype(dtype)
+    s = rng.standard_normal((n, N)).astype(dtype)
+    c0 = rng.standard_normal((G, N)).astype(dtype)
+    c = np.full((G, N), np.nan, dtype=dtype) if beta == 0.0 else c0.copy()
+    grad_gemm_into(d, s, c, beta)
+    want = d.T.astype(np.float64) @ s + (beta * c0 if beta else 0.0)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
+
+
+def test_grad_gemm_pieces_fit_the_small_kernels():
+    """The piece rule as the sizes above assume it."""
+    assert SMALL_GEMM_MACS // (128 * 64) == 122 >= MIN_PIECE_ROWS
+    assert SMALL_GEMM_MACS // (384 * 160) < MIN_PIECE_ROWS

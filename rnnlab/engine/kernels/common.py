@@ -12,7 +12,7 @@ from numba import types
 from numba.extending import overload
 
 from ..config import JIT_OPTIONS, jit
-from .blas import gemm_into
+from .blas import gemm_into, grad_gemm_into
 from .gemm import empty_packed, gemm_panels, pack_b, pack_bt_units
 
 
@@ -323,7 +323,7 @@ def recurrent_weight_grad(dgh, y, h0, lengths, reverse, dw_hh, t0=0, t1=-1):
         n = (hi - lo) * B
         a = dgh[lo:hi]
         b = y[lo + 1:hi + 1] if reverse else y[lo - 1:hi - 1]
-        gemm_into(a.reshape(n, G).T, b.reshape(n, H), dw_hh, 1.0)
+        grad_gemm_into(a.reshape(n, G), b.reshape(n, H), dw_hh, 1.0)
     firsts = np.zeros((B, G), dtype=dgh.dtype)
     for k in range(B):
         t = lengths[k] - 1 if reverse else 0
@@ -395,7 +395,7 @@ def chunk_input_grads(dgc, s_top, k0, k1, x, w_ih, lengths, reverse, dw_ih, dx, 
     gather_steps(x, x[0], False, s_top, k0, k1, lengths, reverse, xg)
     d2 = dgc[k0:k1].reshape(n * B, G)
     x2 = xg[:n].reshape(n * B, I)
-    gemm_into(d2.T, x2, dw_ih, 1.0)
+    grad_gemm_into(d2, x2, dw_ih, 1.0)
     chunk_dx(d2, w_ih, s_top, k0, k1, lengths, reverse, dx, xg)
 
 
@@ -421,7 +421,8 @@ def chunk_state_grads(dgc, s_top, k0, k1, seq, init, shift, lengths, reverse, dw
         return
     B, G = dgc.shape[1], dgc.shape[2]
     gather_steps(seq, init, shift, s_top, k0, k1, lengths, reverse, sg)
-    gemm_into(dgc[k0:k1].reshape(n * B, G).T, sg[:n].reshape(n * B, seq.shape[2]), dw, 1.0)
+    grad_gemm_into(dgc[k0:k1].reshape(n * B, G), sg[:n].reshape(n * B, seq.shape[2]), dw,
+                   1.0)
 
 
 @jit
@@ -445,7 +446,8 @@ def chunk_grads(dgc, s_top, k0, k1, x, w_ih, y, h0, lengths, reverse, dw_ih, dw_
         I = x.shape[2]
         gather_steps(x, x[0], False, s_top, k0, k1, lengths, reverse, xhg)
         gather_steps(y, h0, True, s_top, k0, k1, lengths, reverse, xhg, I)
-        gemm_into(d2.T, xhg[:n].reshape(n * B, xhg.shape[2]), dwc, 1.0 if started[0] else 0.0)
+        grad_gemm_into(d2, xhg[:n].reshape(n * B, xhg.shape[2]), dwc,
+                       1.0 if started[0] else 0.0)
         started[0] = True
         chunk_dx(d2, w_ih, s_top, k0, k1, lengths, reverse, dx, xg)
     column_sums(dgc[k0:k1], db)
@@ -587,7 +589,7 @@ def weight_grads(dgx, x, w_ih, dw_ih, dx):
     ``dgx (T, B, G)`` holds the input-side pre-activation gradients (0 at invalid steps)."""
     T, B, G = dgx.shape
     dgx2 = dgx.reshape(T * B, G)
-    gemm_into(dgx2.T, x.reshape(T * B, x.shape[2]), dw_ih, 1.0)
+    grad_gemm_into(dgx2, x.reshape(T * B, x.shape[2]), dw_ih, 1.0)
     gemm_into(dgx2, w_ih, dx.reshape(T * B, dx.shape[2]), 0.0)
 
 
