@@ -20,6 +20,7 @@ from rnnlab.engine.kernels.blas import (
     SMALL_GEMM_MACS,
     gemm_into,
     grad_gemm_into,
+    grad_pieces,
 )
 from rnnlab.engine.kernels.gemm import (
     PANEL_VECTORS,
@@ -407,7 +408,19 @@ def test_grad_gemm_into_sums_over_rows_in_pieces(dtype, G, N, n, beta, rng):
     np.testing.assert_allclose(c, want, rtol=tol, atol=tol)
 
 
-def test_grad_gemm_pieces_fit_the_small_kernels():
-    """The piece rule as the sizes above assume it."""
-    assert SMALL_GEMM_MACS // (128 * 64) == 122 >= MIN_PIECE_ROWS
-    assert SMALL_GEMM_MACS // (384 * 160) < MIN_PIECE_ROWS
+@pytest.mark.parametrize("G, N", [(128, 64), (256, 128), (512, 64), (384, 160), (4, 3),
+                                  (2048, 1024)])
+@pytest.mark.parametrize("n", [1, 23, 24, 48, 100, 122, 123, 200, 513, 5000])
+def test_grad_pieces_keep_within_the_small_kernels(G, N, n):
+    """Every piece within SMALL_GEMM_MACS and at least MIN_PIECE_ROWS rows whenever the rows
+    are split; one piece when a split would leave thinner ones."""
+    pieces = grad_pieces(n, G, N)
+    sizes = [(q + 1) * n // pieces - q * n // pieces for q in range(pieces)]
+    assert sum(sizes) == n
+    if pieces > 1:
+        assert max(sizes) * G * N <= SMALL_GEMM_MACS
+        assert min(sizes) >= MIN_PIECE_ROWS
+    else:  # one call: one piece is enough, or the pieces would be too thin
+        rows = SMALL_GEMM_MACS // (G * N)
+        fewest = -(-n // rows) if rows else n
+        assert fewest <= 1 or n // fewest < MIN_PIECE_ROWS

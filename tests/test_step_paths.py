@@ -17,6 +17,7 @@ import pytest
 from conftest import BUILTIN_CELLS, force_unit_split, record_results
 
 from rnnlab.engine import cells
+from rnnlab.engine.kernels.common import cols_operand, operand_product, rows_operand
 from rnnlab.engine.recurrent import Recurrent
 from rnnlab.testing import gradient_check
 
@@ -33,7 +34,8 @@ def path(request, monkeypatch):
         monkeypatch.setattr(cells, "FUSE_RATIO", 0)
     if name in ("dense", "halves"):
         monkeypatch.setattr(cells, "DENSE_MIN_ELEMENTS", 0)
-        monkeypatch.setattr(cells, "DENSE_HALVES_MIN_BYTES", 1 if name == "halves" else 2**62)
+        parts = 2 if name == "halves" else 1
+        monkeypatch.setattr(cells, "dense_parts", lambda nbytes: parts)
     elif name != "fused" and not numba.config.DISABLE_JIT:
         force_unit_split(monkeypatch, threads=2, min_units=2)
     elif name in ("split", "fused_split"):
@@ -220,3 +222,33 @@ def test_forced_path_without_input_gradient(path, cell, bidirectional, rng):
         assert np.any(g != 0), n
         np.testing.assert_array_equal(no_grads[n], g, err_msg=n)
     assert _taken(name, plans) == _path_possible(name, cell)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("k", [1, 3, 4])
+def test_dense_product_in_parts_matches_numpy(dtype, n, k, rng):
+    """A one-row product by BLAS, whole or in halves in either order (even and odd sizes,
+    an empty first half at 1), over the gathered rows (halves of the output) and over the
+    plain columns (halves of the sum)."""
+    w = rng.standard_normal((n, k)).astype(dtype)  # b = w.T (k, n)
+    v = rng.standard_normal((k, n)).astype(dtype)  # b = v (k, n)
+    a = rng.standard_normal((1, k)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for dense in (1, 2):
+        for op, b in ((rows_operand(w, 1, n, 0, n, dense), w.T),
+                      (cols_operand(v, 0, n, dense), v)):
+            assert op[3] == dense
+            for s in (0, 1):
+                c = np.full((1, n), np.nan, dtype=dtype)
+                operand_product(a, op, c, s)
+                np.testing.assert_allclose(c, a @ b, rtol=tol, atol=tol)
+
+
+def test_dense_halves_from_l2_to_twice_it(monkeypatch):
+    """Halves where the weight is as large as L2 up to twice it; none if L2 is unknown."""
+    monkeypatch.setattr(cells, "DENSE_HALVES_MIN_BYTES", 2 << 20)
+    got = [cells.dense_parts(b) for b in ((2 << 20) - 1, 2 << 20, (4 << 20) - 1, 4 << 20)]
+    assert got == [1, 2, 2, 1]
+    monkeypatch.setattr(cells, "DENSE_HALVES_MIN_BYTES", 0)
+    assert cells.dense_parts(2 << 20) == 1

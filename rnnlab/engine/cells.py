@@ -35,10 +35,10 @@ def torch_param_specs(gate_rows: int, input_size: int, hidden_size: int, out_siz
 #: weight elements per thread: it streams a large weight ~2x faster than the packed tiles
 #: (hidden 512 LSTM), while the tiles win on small ones (0.65x the time at K 128, N 512)
 DENSE_MIN_ELEMENTS = 131072
-#: from this many bytes of weight per thread (a core's L2 cache), the one-sequence product
-#: goes in two halves, their order flipped every step (see
-#: :func:`~.kernels.common.operand_product`): with the halves in the same order, a weight as
-#: large as L2 streams from L3 at every step
+#: from this many bytes of weight per thread (a core's L2 cache) to twice as many, the
+#: one-sequence product goes in two halves, their order flipped every step (see
+#: :func:`~.kernels.common.operand_product`): read in one order, a weight as large as L2
+#: streamed from L3 at every step. A half as large as L2 would not stay there either
 DENSE_HALVES_MIN_BYTES = L2_BYTES
 #: several sequences take each step's input and recurrent parts from one product when the
 #: input is at most 1/FUSE_RATIO of the state: no separate projection GEMM and no pass over
@@ -100,6 +100,12 @@ class StepPlan(NamedTuple):
         return (*self.ranges[k], self.sync, self.n)
 
 
+def dense_parts(weight_bytes: int) -> int:
+    """Parts of a one-sequence step product by BLAS over ``weight_bytes`` of weight per
+    thread: 2 from :data:`DENSE_HALVES_MIN_BYTES` to twice that, else 1."""
+    return 2 if DENSE_HALVES_MIN_BYTES <= weight_bytes < 2 * DENSE_HALVES_MIN_BYTES else 1
+
+
 def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
               gates: int, itemsize: int, fusable: bool = True,
               splittable: bool = True) -> StepPlan:
@@ -113,7 +119,7 @@ def step_plan(batch: int, steps: int, input_size: int, hidden: int, state: int,
     dense = 0
     elements = gates * (ranges[0][1] - ranges[0][0]) * state
     if batch == 1 and elements >= DENSE_MIN_ELEMENTS:
-        dense = 2 if elements * itemsize >= DENSE_HALVES_MIN_BYTES > 0 else 1
+        dense = dense_parts(elements * itemsize)
     return StepPlan(n, ranges, new_sync() if n > 1 else _SOLO_SYNC, fused, dense)
 
 

@@ -109,7 +109,7 @@ else:
 #: OpenBLAS multiplies matrices of at most this many multiply-adds (``M * N * K``) without
 #: packing them (its small-matrix kernels, on CPUs with AVX-512); larger ones are packed.
 #: Measured here, a weight gradient ``(128, 64)`` summed over rows: 150-160 GF/s up to
-#: 100 rows (819k multiply-adds), 90-97 GF/s from 128 rows (1.05M) on
+#: 100 rows (819k multiply-adds), about 100 GF/s from 128 rows (1.05M) on.
 SMALL_GEMM_MACS = 1_000_000
 #: fewest rows per piece in :func:`grad_gemm_into`: below it the calls cost more than the
 #: small kernels save (pieces of 16 rows at ``(384, 160)``: 0.98-1.09x the time of one
@@ -118,19 +118,27 @@ MIN_PIECE_ROWS = 24
 
 
 @jit
+def grad_pieces(n, G, N):
+    """How many even pieces of rows :func:`grad_gemm_into` sums ``n`` rows of a ``(G, N)``
+    gradient in: the fewest that keep each within :data:`SMALL_GEMM_MACS`, or 1 when those
+    would hold fewer than :data:`MIN_PIECE_ROWS` rows (or one piece is enough)."""
+    rows = SMALL_GEMM_MACS // max(1, G * N)
+    if rows < 1:
+        return 1
+    pieces = (n + rows - 1) // rows
+    if pieces <= 1 or n // pieces < MIN_PIECE_ROWS:
+        return 1
+    return pieces
+
+
+@jit
 def grad_gemm_into(d, s, c, beta):
     """``c (G, N) = d.T @ s + beta * c`` for ``d (n, G)`` and ``s (n, N)`` (C-contiguous): a
-    weight gradient summed over ``n`` rows (steps x sequences).
-
-    In even pieces of rows, each within :data:`SMALL_GEMM_MACS`, when that leaves at least
-    :data:`MIN_PIECE_ROWS` rows a piece: 512 rows of an LSTM's at hidden 32 ``(128, 64)``
-    took 0.62-0.66x the time of one call; ``(512, 64)``, pieces of 30 rows, 0.79-0.82x."""
-    n, G = d.shape
-    rows = SMALL_GEMM_MACS // max(1, G * s.shape[1])
-    if rows < MIN_PIECE_ROWS or n <= rows:
-        gemm_into(d.T, s, c, beta)
-        return
-    pieces = (n + rows - 1) // rows
+    weight gradient summed over ``n`` rows (steps x sequences), in :func:`grad_pieces`
+    pieces. An LSTM's gradient at hidden 32, ``(128, 64)``, over 512 rows took 0.62-0.66x
+    the time of one call in pieces; ``(512, 64)`` in pieces of 30 rows 0.79-0.82x."""
+    n = d.shape[0]
+    pieces = grad_pieces(n, d.shape[1], s.shape[1])
     for q in range(pieces):
         r0, r1 = q * n // pieces, (q + 1) * n // pieces
         gemm_into(d[r0:r1].T, s[r0:r1], c, beta if q == 0 else 1.0)

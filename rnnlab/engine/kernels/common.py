@@ -145,7 +145,11 @@ def rows_operand(w, G, H, j0, j1, dense):
     """``b = w[rows].T`` (rows: units ``j0:j1`` of each of the ``G`` blocks of ``w (G*H, K)``)
     as :func:`operand_product` takes it: packed (see :func:`~.gemm.pack_bt_units`), or with
     ``dense`` (one-row products only; 1 or 2, the parts of the product) the gathered rows
-    themselves, for BLAS's matrix-vector product."""
+    themselves, for BLAS's matrix-vector product.
+
+    An operand is ``(packed, dense, transposed, parts)``: ``packed (NP, K, NR)`` (no panels
+    if dense), ``dense`` the plain weight (no rows if packed), ``transposed`` whether
+    ``dense`` holds ``b.T (N, K)`` rather than ``b (K, N)``, ``parts`` 1 or 2."""
     K = w.shape[1]
     U = j1 - j0
     if not dense:
@@ -153,7 +157,7 @@ def rows_operand(w, G, H, j0, j1, dense):
     rows = np.empty((G * U, K), dtype=w.dtype)
     for g in range(G):
         copy_mat(rows[g * U:(g + 1) * U], w[g * H + j0:g * H + j1])
-    return empty_packed(K, 0, w.dtype), rows, True, dense
+    return empty_packed(K, 0, w.dtype), rows, True, 2 if dense == 2 else 1
 
 
 @jit
@@ -163,7 +167,8 @@ def cols_operand(w, q0, q1, dense):
     K = w.shape[0]
     if not dense:
         return pack_b(w[:, q0:q1]), np.empty((0, q1 - q0), dtype=w.dtype), False, 1
-    return empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False, dense
+    return (empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False,
+            2 if dense == 2 else 1)
 
 
 @jit
@@ -196,12 +201,12 @@ def fused_inputs(x, s, lengths, reverse, h, xh):
 
 
 @jit
-def operand_product(a, op, c, flip):
+def operand_product(a, op, c, s):
     """``c (M, N) = a (M, K) @ b`` for ``op`` from :func:`rows_operand` or
-    :func:`cols_operand` (``M == 1`` if it is dense).
+    :func:`cols_operand` (``M == 1`` if it is dense) at step ``s`` of a sequence kernel.
 
-    A dense product in two parts goes in two halves, in the order ``flip`` gives. A
-    sequence kernel flips it every step, so each step starts on the half the step before
+    A dense product in two parts goes in two halves (of the output, or of the sum), their
+    order flipped from one step to the next: each step starts on the half the step before
     ended with, which is still in L2 when the whole weight is not (see
     :func:`~rnnlab.engine.cells.step_plan`).
     """
@@ -211,7 +216,7 @@ def operand_product(a, op, c, flip):
         return
     n = dense.shape[0]
     mid = n // 2 if parts == 2 else n
-    swap = flip and parts == 2
+    swap = parts == 2 and s % 2 == 1
     for q in range(parts):
         lo, hi = (0, mid) if (q == 0) != swap else (mid, n)
         if transposed:  # dense (N, K): parts of the output
@@ -253,9 +258,9 @@ def step_preactivations(x, s, lengths, reverse, h, op, xh, out, fused):
     step took ~60 ns more at hidden 32, batch 1 (500 against 440 ns for the LSTM)."""
     if fused:
         fused_inputs(x, s, lengths, reverse, h, xh)
-        operand_product(xh, op, out, False)
+        operand_product(xh, op, out, s)
     else:
-        operand_product(h, op, out, s % 2 == 1)
+        operand_product(h, op, out, s)
 
 
 @jit

@@ -104,7 +104,7 @@ def gru_forward(x, lengths, reverse, w_ih, w_hh, bias_x, b_hn, y, gates, hlin, h
             step_preactivations(x, s, lengths, reverse, cur, wp, xh, hw, True)
             step_product(xh[:, :I + 1], nxp, xn)
         elif dense:
-            operand_product(cur, wp, hw, s % 2 == 1)
+            operand_product(cur, wp, hw, s)
         else:  # a direct call: see step_preactivations
             step_product(cur, packed, hw)
         for b in range(B):
@@ -244,7 +244,7 @@ def gru_backward(x, lengths, reverse, w_ih, w_hh, h0, y, gates, hlin, dy, dhn, d
                 dirb[j] = d * z_
         barrier(sync, T - s, nthreads)
         if dense:
-            operand_product(dgs, wb, dhrec, s % 2 == 1)
+            operand_product(dgs, wb, dhrec, s)
         else:  # a direct call: see step_preactivations
             step_product(dgs, wbp, dhrec)
         for b in range(B):

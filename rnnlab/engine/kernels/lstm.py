@@ -239,7 +239,7 @@ def lstm_backward(x, lengths, reverse, w_ih, w_hh, w_hr, has_proj, h0, c0, y, ga
                 dcb[j] = dct * f_
         barrier(sync, T - s, nthreads)
         if dense:
-            operand_product(dgs, wb, dhrec, s % 2 == 1)
+            operand_product(dgs, wb, dhrec, s)
         else:  # a direct call: see step_preactivations
             step_product(dgs, wbp, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)

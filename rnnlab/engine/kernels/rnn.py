@@ -130,7 +130,7 @@ def rnn_backward(x, lengths, reverse, w_ih, w_hh, relu, h0, y, dy, dhn, dx, dh0,
                     d[j] = d[j] * (1.0 - yt[j] * yt[j])
         barrier(sync, T - s, nthreads)
         if dense:
-            operand_product(dgs, wb, dhrec, s % 2 == 1)
+            operand_product(dgs, wb, dhrec, s)
         else:  # a direct call: see step_preactivations
             step_product(dgs, wbp, dhrec)
         copy_active_rows(s, lengths, reverse, dhrec, dh)
