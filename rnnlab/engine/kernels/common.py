@@ -217,14 +217,18 @@ def operand_product(a, op, c, s):
     n = dense.shape[0]
     mid = n // 2 if parts == 2 else n
     swap = parts == 2 and s % 2 == 1
+    out = c[0]
     for q in range(parts):
         lo, hi = (0, mid) if (q == 0) != swap else (mid, n)
         if transposed:  # dense (N, K): parts of the output
-            np.dot(dense[lo:hi], a[0], c[0, lo:hi])
-        elif q == 0:  # dense (K, N): parts of the sum
-            np.dot(a[0, lo:hi], dense[lo:hi], c[0])
-        else:
-            c[0] += np.dot(a[0, lo:hi], dense[lo:hi])
+            np.dot(dense[lo:hi], a[0], out[lo:hi])
+            continue
+        # dense (K, N): parts of the sum, the second through a scratch row
+        part = out if q == 0 else np.empty_like(out)
+        np.dot(a[0, lo:hi], dense[lo:hi], part)
+        if q > 0:
+            for j in range(out.shape[0]):
+                out[j] += part[j]
 
 
 @jit
