@@ -122,9 +122,7 @@ def grad_pieces(n, G, N):
     """How many even pieces of rows :func:`grad_gemm_into` sums ``n`` rows of a ``(G, N)``
     gradient in: the fewest that keep each within :data:`SMALL_GEMM_MACS`, or 1 when those
     would hold fewer than :data:`MIN_PIECE_ROWS` rows (or one piece is enough)."""
-    rows = SMALL_GEMM_MACS // max(1, G * N)
-    if rows < 1:
-        return 1
+    rows = max(1, SMALL_GEMM_MACS // max(1, G * N))
     pieces = (n + rows - 1) // rows
     if pieces <= 1 or n // pieces < MIN_PIECE_ROWS:
         return 1

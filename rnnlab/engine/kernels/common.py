@@ -157,7 +157,7 @@ def rows_operand(w, G, H, j0, j1, dense):
     rows = np.empty((G * U, K), dtype=w.dtype)
     for g in range(G):
         copy_mat(rows[g * U:(g + 1) * U], w[g * H + j0:g * H + j1])
-    return empty_packed(K, 0, w.dtype), rows, True, 2 if dense == 2 else 1
+    return empty_packed(K, 0, w.dtype), rows, True, dense
 
 
 @jit
@@ -167,8 +167,7 @@ def cols_operand(w, q0, q1, dense):
     K = w.shape[0]
     if not dense:
         return pack_b(w[:, q0:q1]), np.empty((0, q1 - q0), dtype=w.dtype), False, 1
-    return (empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False,
-            2 if dense == 2 else 1)
+    return empty_packed(K, 0, w.dtype), np.ascontiguousarray(w[:, q0:q1]), False, dense
 
 
 @jit
